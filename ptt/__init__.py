@@ -1,0 +1,3 @@
+"""ptt: soft prompt tuning and prompt transfer on frozen backbones, under DeepSpeed."""
+
+__version__ = "0.1.0"

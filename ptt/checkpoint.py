@@ -1,0 +1,96 @@
+"""Prompt artifacts (`prompt.safetensors` + `prompt.json`), apart from DeepSpeed resume state.
+
+Every write goes to a temporary name, is fsynced, then renamed, so a reader never sees half a file.
+The json carries a sha256 of the tensor bytes, checked on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ptt.errors import PttError
+
+TENSOR_FILE = "prompt.safetensors"
+META_FILE = "prompt.json"
+TENSOR_KEY = "prompt"
+
+
+def tensor_sha256(t: torch.Tensor) -> str:
+    """Hash of the tensor's fp32 bytes (shape-sensitive through the json's shape field)."""
+    data = t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
+    return hashlib.sha256(data).hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a fsynced temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def save_prompt(directory: str | Path, prompt: torch.Tensor, meta: dict[str, Any]) -> Path:
+    """Write the artifact into `directory`: tensor first, then the json that vouches for it."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensor = prompt.detach().to("cpu", torch.float32).contiguous()
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".prompt.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({TENSOR_KEY: tensor}, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, directory / TENSOR_FILE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    full = {**meta, "length": tensor.shape[0], "hidden_size": tensor.shape[1], "sha256": tensor_sha256(tensor)}
+    atomic_write_json(directory / META_FILE, full)
+    return directory
+
+
+def load_prompt(path: str | Path, flag: str = "--prompt") -> tuple[torch.Tensor, dict[str, Any]]:
+    """Read an artifact (its folder, or either of its two files); refuse missing, corrupt or mismatched files."""
+    directory = _artifact_dir(Path(path), flag)
+    try:
+        meta = json.loads((directory / META_FILE).read_text())
+    except (OSError, ValueError) as e:
+        raise PttError(f"{flag} {path}: cannot read {META_FILE} ({e}); point to a folder written by `ptt train`")
+    try:
+        tensor = load_file(str(directory / TENSOR_FILE))[TENSOR_KEY]
+    except (OSError, SafetensorError, KeyError) as e:
+        raise PttError(f"{flag} {path}: {TENSOR_FILE} is unreadable or truncated ({e}); retrain or restore it")
+    if meta.get("sha256") != tensor_sha256(tensor):
+        raise PttError(f"{flag} {path}: checksum mismatch between {TENSOR_FILE} and {META_FILE}; the file is corrupt")
+    return tensor, meta
+
+
+def _artifact_dir(path: Path, flag: str) -> Path:
+    directory = path.parent if path.name in (TENSOR_FILE, META_FILE) else path
+    if not (directory / META_FILE).is_file() or not (directory / TENSOR_FILE).is_file():
+        raise PttError(
+            f"{flag} {path}: no prompt artifact there (expected {TENSOR_FILE} and {META_FILE}); "
+            "pass a run's best/ or last/ folder"
+        )
+    return directory

@@ -1,0 +1,111 @@
+"""`ptt` command line: each command builds a config and calls one importable function."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import click
+
+from ptt.config import TrainConfig
+
+# flag -> (click type, help). Defaults come from TrainConfig so there is one source of truth.
+TRAIN_FLAGS: dict[str, tuple] = {
+    "backbone": (str, "HF hub name, local model folder, or `minilm` (the bundled all-MiniLM-L6-v2)."),
+    "family": (str, "seq2seq | masked_lm | encoder (default: detected from the model config)."),
+    "task": (str, "Task name from the task table (sst2, mr, imdb, laptop, restaurant, tweeteval, snli, mnli, "
+                  "qnli, rte, mrpc, qqp)."),
+    "data_dir": (str, "Folder laid out like ptt/assets/data (e.g. a full copy of the data); default: packaged slices."),
+    "data_source": (str, "local (files) or hub (datasets.load_dataset of the task's hub dataset)."),
+    "train_file": (str, "Local csv/tsv/json/jsonl training file (labels: the task's label names or indices)."),
+    "eval_file": (str, "Local csv/tsv/json/jsonl evaluation file."),
+    "text_field": (str, "Text column(s) of --train/--eval-file, comma-separated (two for pair tasks)."),
+    "label_field": (str, "Label column of --train/--eval-file."),
+    "max_train_examples": (int, "Use at most this many training examples."),
+    "max_eval_examples": (int, "Use at most this many evaluation examples."),
+    "prompt_length": (int, "Number of soft prompt vectors."),
+    "init": (str, "Prompt initialization: uniform | vocab | labels."),
+    "init_from": (str, "Start from a saved prompt artifact (transferred initialization)."),
+    "max_length": (int, "Text tokens per example (the prompt comes on top)."),
+    "max_steps": (int, "Optimizer steps."),
+    "eval_every": (int, "Evaluate (and save last/, best/) every this many steps."),
+    "save_every": (int, "Write resume state every this many steps (default: every evaluation)."),
+    "batch_size": (int, "Global batch size (micro batch x accumulation x ranks)."),
+    "micro_batch_size": (int, "Per-rank batch per forward pass (default: the whole per-rank share)."),
+    "eval_batch_size": (int, "Per-rank evaluation batch."),
+    "lr": (float, "Learning rate (AdamW)."),
+    "weight_decay": (float, "AdamW weight decay."),
+    "warmup_steps": (int, "Linear warmup steps, then constant."),
+    "max_grad_norm": (float, "Gradient clipping norm."),
+    "precision": (str, "auto | fp32 | bf16 (auto: bf16 on CUDA, fp32 on CPU)."),
+    "seed": (int, "Seed for the prompt initialization and the data order."),
+    "ds_config": (str, "DeepSpeed config: a JSON path or zero3_bf16 | zero2_bf16 | zero3_offload."),
+    "output_dir": (str, "Run folder (default: ./runs/<task>-<backbone>-<time>)."),
+    "log_every": (int, "Log loss and throughput every this many steps."),
+}
+SWITCHES = {"resume": "Continue the run in --output-dir from its newest resume state.",
+            "overwrite": "Replace the run in --output-dir."}
+
+
+def config_options(flags: dict[str, tuple], switches: dict[str, str]):
+    """Click options for TrainConfig fields, defaults taken from the dataclass."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+
+    def decorate(fn):
+        for name, help_text in reversed(list(switches.items())):
+            fn = click.option("--" + name.replace("_", "-"), name, is_flag=True, help=help_text)(fn)
+        for name, (kind, help_text) in reversed(list(flags.items())):
+            fn = click.option("--" + name.replace("_", "-"), name, type=kind, default=defaults[name],
+                              show_default=defaults[name] is not None, help=help_text)(fn)
+        # the deepspeed launcher appends --local_rank=N to the command line
+        return click.option("--local_rank", "--local-rank", "local_rank", type=int, hidden=True)(fn)
+
+    return decorate
+
+
+@click.group()
+@click.version_option(package_name="ptt")
+@click.option("--local_rank", "--local-rank", "local_rank", type=int, hidden=True)  # the launcher puts it first
+def main(local_rank):
+    """Soft prompt tuning and prompt transfer on frozen backbones, under DeepSpeed."""
+
+
+@main.command()
+@config_options(TRAIN_FLAGS, SWITCHES)
+def train(local_rank, **kwargs):
+    """Tune a soft prompt on a frozen backbone. With no flags: the bundled MiniLM on packaged SST-2."""
+    from ptt.train import train as run_train
+
+    summary = run_train(TrainConfig(**kwargs))
+    from ptt import dist
+
+    if dist.is_main():
+        click.echo(json.dumps(summary))
+
+
+@main.command("eval")
+@click.option("--prompt", "prompt", required=True, help="Prompt artifact folder (a run's best/ or last/).")
+@click.option("--task", "task", default=None, help="Task to score on (default: the prompt's own task).")
+@click.option("--backbone", default=None, help="Backbone (default: the one the prompt was trained on).")
+@click.option("--data-dir", default=None, help="Folder laid out like ptt/assets/data.")
+@click.option("--data-source", default="local", show_default=True, help="local or hub.")
+@click.option("--eval-file", default=None, help="Local evaluation file instead of the task's eval split.")
+@click.option("--text-field", default=None, help="Text column(s) of --eval-file, comma-separated.")
+@click.option("--label-field", default="label", show_default=True, help="Label column of --eval-file.")
+@click.option("--max-eval-examples", type=int, default=None, help="Score at most this many examples.")
+@click.option("--eval-batch-size", type=int, default=64, show_default=True, help="Per-rank batch.")
+@click.option("--precision", default="auto", show_default=True, help="auto | fp32 | bf16.")
+@click.option("--ds-config", default=None, help="DeepSpeed config (JSON path or name).")
+@click.option("--local_rank", "--local-rank", "local_rank", type=int, hidden=True)
+def eval_cmd(prompt, local_rank, **overrides):
+    """Score a saved prompt with the training scorer; prints one JSON line of metrics."""
+    from ptt import dist
+    from ptt.evaluate import eval_prompt
+
+    metrics = eval_prompt(prompt, **overrides)
+    if dist.is_main():
+        click.echo(json.dumps(metrics))
+
+
+if __name__ == "__main__":
+    main()

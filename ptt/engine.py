@@ -1,0 +1,122 @@
+"""DeepSpeed: ds_config loading and "auto" filling, the optimizer choice, and `deepspeed.initialize`.
+
+A ds_config holds DeepSpeed knobs only. Values ptt also knows (batch sizes, clipping, precision)
+are "auto" and filled from the TrainConfig; an explicit value that disagrees is an error, so the
+run folder never records two different truths.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ptt.config import TrainConfig
+from ptt.errors import PttError
+
+DEFAULT_DS_CONFIG = "zero3_bf16"
+OWNED_SECTIONS = ("optimizer", "scheduler")  # ptt builds these itself (fused Adam on CUDA, AdamW on CPU)
+
+
+def ds_config_dirs() -> list[Path]:
+    """Where named ds_configs live: the repo's ds_configs/ (checkout) or the installed share/ptt copy."""
+    repo = Path(__file__).resolve().parent.parent / "ds_configs"
+    return [repo, Path(sys.prefix) / "share" / "ptt" / "ds_configs"]
+
+
+def find_ds_config(name_or_path: str | None) -> Path:
+    name = name_or_path or DEFAULT_DS_CONFIG
+    if Path(name).is_file():
+        return Path(name)
+    for d in ds_config_dirs():
+        for cand in (d / name, d / f"{name}.json"):
+            if cand.is_file():
+                return cand
+    raise PttError(f"--ds-config {name}: no such file or named config; pass a JSON path or one of zero3_bf16, "
+                   "zero2_bf16, zero3_offload")
+
+
+def load_ds_config(name_or_path: str | None) -> dict[str, Any]:
+    path = find_ds_config(name_or_path)
+    try:
+        ds = json.loads(path.read_text())
+    except ValueError as e:
+        raise PttError(f"--ds-config {path}: not valid JSON ({e}); fix the file")
+    if not isinstance(ds, dict):
+        raise PttError(f"--ds-config {path}: must hold a JSON object")
+    return ds
+
+
+def resolve_precision(cfg: TrainConfig, ds: dict[str, Any], device: torch.device) -> str:
+    """fp32 or bf16: the flag if given, else an explicit ds_config value, else bf16 on CUDA and fp32 on CPU."""
+    explicit = ds.get("bf16", {}).get("enabled", "auto")
+    if cfg.precision != "auto":
+        return cfg.precision
+    if explicit != "auto":
+        return "bf16" if explicit else "fp32"
+    return "bf16" if device.type == "cuda" else "fp32"
+
+
+def resolve_ds_config(ds: dict[str, Any], cfg: TrainConfig, world_size: int, precision: str) -> dict[str, Any]:
+    """Fill every "auto" from `cfg`; refuse explicit values that disagree, and sections ptt owns."""
+    for section in OWNED_SECTIONS:
+        if section in ds:
+            raise PttError(f"--ds-config: remove its \"{section}\" section; ptt builds the {section} from --lr, "
+                           "--weight-decay and --warmup-steps")
+    if ds.get("fp16", {}).get("enabled") in (True, "auto"):
+        raise PttError("--ds-config: fp16 is not supported (T5 overflows in fp16); use bf16 or fp32")
+    micro, accum = cfg.batch_plan(world_size)
+    out = copy.deepcopy(ds)
+    _fill(out, ("train_batch_size",), cfg.batch_size, "--batch-size")
+    _fill(out, ("train_micro_batch_size_per_gpu",), micro, "--micro-batch-size")
+    _fill(out, ("gradient_accumulation_steps",), accum, "--batch-size/--micro-batch-size")
+    _fill(out, ("gradient_clipping",), cfg.max_grad_norm, "--max-grad-norm")
+    _fill(out, ("bf16", "enabled"), precision == "bf16", "--precision")
+    out.pop("fp16", None)
+    return out
+
+
+def zero_stage(ds: dict[str, Any]) -> int:
+    return int(ds.get("zero_optimization", {}).get("stage", 0))
+
+
+def build_optimizer(params, cfg: TrainConfig, device: torch.device) -> tuple[torch.optim.Optimizer, str]:
+    """DeepSpeed's FusedAdam (AdamW mode) on CUDA, torch AdamW elsewhere; returns it and its name."""
+    if device.type == "cuda":
+        from deepspeed.ops.adam import FusedAdam
+
+        return FusedAdam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, adam_w_mode=True), "deepspeed.FusedAdam"
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay), "torch.optim.AdamW"
+
+
+def build_scheduler(opt: torch.optim.Optimizer, warmup_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warmup for `warmup_steps`, then constant (the paper's schedule)."""
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0)
+
+
+def initialize(model: torch.nn.Module, trainable: list[torch.nn.Parameter], cfg: TrainConfig, ds: dict[str, Any],
+               device: torch.device):
+    """`deepspeed.initialize` with the trainable parameters only. Returns (engine, optimizer name)."""
+    import deepspeed
+
+    opt, opt_name = build_optimizer(trainable, cfg, device)
+    sched = build_scheduler(opt, cfg.warmup_steps)
+    engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=trainable, optimizer=opt,
+                                           lr_scheduler=sched, config=ds)
+    return engine, opt_name
+
+
+def _fill(ds: dict[str, Any], path: tuple[str, ...], value: Any, flag: str) -> None:
+    node = ds
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    current = node.get(path[-1], "auto")
+    if current == "auto":
+        node[path[-1]] = value
+    elif current != value:
+        raise PttError(f"--ds-config: \"{'.'.join(path)}\" is {current!r} but {flag} gives {value!r}; "
+                       f"set it to \"auto\" or pass the matching {flag}")

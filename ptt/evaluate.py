@@ -1,0 +1,70 @@
+"""Scoring: the same PromptModel forward as training, sharded across ranks, metrics on every rank."""
+
+from __future__ import annotations
+
+import torch
+
+from ptt import dist
+from ptt.encode import collate
+from ptt.metrics import compute
+from ptt.order import eval_shard
+
+
+@torch.no_grad()
+def predict(session, rows: list[dict], use_prompt: bool = True) -> list[int]:
+    """Predicted label index of every row (all ranks take part and all get the full list)."""
+    shard = eval_shard(len(rows), dist.rank(), dist.world_size())
+    size = session.cfg.eval_batch_size
+    pairs = []
+    for start in range(0, len(shard), size):
+        idx = shard[start : start + size]
+        scores = forward(session, collate([rows[i] for i in idx], session.tokenizer.pad_token_id), use_prompt)
+        pairs.extend(zip(idx, scores.argmax(-1).tolist()))
+    merged = dict(p for part in dist.all_gather_objects(pairs) for p in part)  # repeats from padding collapse
+    return [merged[i] for i in range(len(rows))]
+
+
+def evaluate(session, use_prompt: bool = True) -> dict[str, float]:
+    """The task's metrics on the eval split."""
+    rows = session.eval_rows
+    preds = predict(session, rows, use_prompt)
+    return compute(session.task.metrics, preds, [r["label"] for r in rows])
+
+
+def forward(session, batch: dict[str, torch.Tensor], use_prompt: bool = True) -> torch.Tensor:
+    """Class scores [B, C] through the DeepSpeed engine (which gathers ZeRO-3 partitions)."""
+    device = session.device
+    return session.engine(
+        input_ids=batch["input_ids"].to(device),
+        attention_mask=batch["attention_mask"].to(device),
+        mask_pos=batch["mask_pos"].to(device) if "mask_pos" in batch else None,
+        use_prompt=use_prompt,
+    )
+
+
+def eval_prompt(prompt: str, task: str | None = None, backbone: str | None = None, **overrides) -> dict:
+    """Metrics of a saved prompt on `task` (default: its own), with the scorer used in training."""
+    from ptt.backbones import hidden_size, load_config
+    from ptt.checkpoint import load_prompt
+    from ptt.errors import PttError
+    from ptt.config import TrainConfig
+    from ptt.session import open_session
+
+    tensor, meta = load_prompt(prompt)
+    family = None if backbone else meta.get("family")  # another backbone: detect its family
+    backbone = backbone or meta.get("backbone_path") or meta["backbone"]
+    hidden = hidden_size(load_config(backbone))
+    if tensor.shape[1] != hidden:
+        raise PttError(f"--prompt {prompt}: hidden size {tensor.shape[1]} (trained on {meta.get('backbone')}) does not "
+                       f"fit {backbone} (hidden size {hidden}); map it with a projector (`ptt transfer project`)")
+    cfg = TrainConfig(
+        backbone=backbone,
+        family=family, task=task or meta["task"],
+        prompt_length=tensor.shape[0], init_from=str(prompt), max_length=meta.get("max_length", 128),
+        max_steps=1, eval_every=1, batch_size=dist.world_size(), **overrides,  # no training: any valid batch
+    )
+    session = open_session(cfg, need_train_data=False)
+    try:
+        return {"task": session.task.name, "prompt": str(prompt), **evaluate(session)}
+    finally:
+        session.close()

@@ -1,0 +1,110 @@
+"""Training invariants on tiny T5 / RoBERTa / BERT models built from config, in one process."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from ptt.checkpoint import load_prompt
+from ptt.cli import main
+from ptt.config import TrainConfig
+from ptt.prompt import gathered
+from ptt.session import open_session
+from ptt.train import full_prompt, train, train_step
+
+FAMILY_OF = {"t5": "seq2seq", "roberta": "masked_lm", "bert_mlm": "masked_lm", "bert": "encoder"}
+
+
+def tiny_cfg(backbone: str, out, **kw) -> TrainConfig:
+    base = dict(backbone=backbone, task="sst2", prompt_length=4, max_length=24, max_steps=4, eval_every=2,
+                batch_size=4, max_train_examples=64, max_eval_examples=16, eval_batch_size=8, lr=0.1,
+                output_dir=str(out), log_every=1, precision="fp32")
+    return TrainConfig(**{**base, **kw})
+
+
+def backbone_snapshot(model) -> dict[str, torch.Tensor]:
+    params = list(model.backbone.parameters())
+    with gathered(params):
+        return {n: p.detach().clone() for n, p in model.backbone.named_parameters()}
+
+
+@pytest.mark.parametrize("kind", ["t5", "roberta", "bert_mlm", "bert"])
+def test_a_step_changes_only_the_prompt(tiny_models, tmp_path, kind):
+    session = open_session(tiny_cfg(tiny_models[kind], tmp_path))
+    try:
+        assert session.family == FAMILY_OF[kind]
+        trainable = [p for p in session.model.parameters() if p.requires_grad]
+        assert trainable == [session.model.prompt.weight]
+        zero3 = session.engine.optimizer  # DeepSpeed's ZeRO-3 optimizer around torch AdamW
+        assert [p for group in zero3.fp16_groups for p in group] == [session.model.prompt.weight]
+        master = sum(t.numel() for t in zero3.fp32_partitioned_groups_flat)  # fp32 master copy AdamW updates
+        assert master == session.model.prompt.length * session.model.prompt.hidden_size
+        before_backbone, before_prompt = backbone_snapshot(session.model), full_prompt(session)
+        train_step(session, 0)
+        after_backbone, after_prompt = backbone_snapshot(session.model), full_prompt(session)
+        assert not torch.equal(before_prompt, after_prompt)
+        assert before_backbone.keys() == after_backbone.keys()
+        for name, value in before_backbone.items():
+            assert torch.equal(value, after_backbone[name]), name
+        assert not session.model.backbone.training  # dropout stays off even after engine.train()
+    finally:
+        session.close()
+
+
+def test_resume_equals_uninterrupted(tiny_models, tmp_path):
+    t5 = tiny_models["t5"]
+    train(tiny_cfg(t5, tmp_path / "full", max_steps=6))
+    train(tiny_cfg(t5, tmp_path / "part", max_steps=2))
+    train(tiny_cfg(t5, tmp_path / "part", max_steps=6, resume=True))
+    full, _ = load_prompt(tmp_path / "full" / "last")
+    part, meta = load_prompt(tmp_path / "part" / "last")
+    assert meta["step"] == 6
+    assert torch.equal(full, part)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [0, 2, 4, 6]
+
+
+def test_cli_train_writes_the_run_folder_and_eval_reads_it(tiny_models, tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--backbone", tiny_models["roberta"], "--task", "sst2", "--prompt-length", "4",
+            "--max-length", "24", "--max-steps", "4", "--eval-every", "2", "--batch-size", "4",
+            "--max-train-examples", "64", "--max-eval-examples", "16", "--output-dir", str(out), "--log-every", "1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in out.iterdir()}
+    assert names == {"config.json", "ds_config.json", "metrics.jsonl", "baseline.json", "summary.json", "best",
+                     "last", "tb", "checkpoints"}
+    config = json.loads((out / "config.json").read_text())
+    assert config["seed"] == 42 and config["optimizer"] == "torch.optim.AdamW" and "deepspeed" in config["versions"]
+    assert json.loads((out / "ds_config.json").read_text())["zero_optimization"]["stage"] == 3
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 2, 4] and all("accuracy" in r for r in rows)
+    prompt, meta = load_prompt(out / "best")
+    assert prompt.shape == (4, 32) and meta["family"] == "masked_lm" and meta["task"] == "sst2"
+    acc = EventAccumulator(str(out / "tb"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"train/loss", "train/lr", "eval/accuracy", "perf/samples_per_s", "perf/tokens_per_s"} <= tags
+    assert [e.step for e in acc.Scalars("train/loss")] == [1, 2, 3, 4]
+
+    result = CliRunner().invoke(main, ["eval", "--prompt", str(out / "best"), "--max-eval-examples", "16"])
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.output.strip().splitlines()[-1])
+    assert line["task"] == "sst2" and line["accuracy"] == pytest.approx(meta["metrics"]["accuracy"])
+
+
+def test_init_from_is_recorded_and_starts_from_the_source(tiny_models, tmp_path):
+    t5 = tiny_models["t5"]
+    train(tiny_cfg(t5, tmp_path / "src", max_steps=2))
+    source, source_meta = load_prompt(tmp_path / "src" / "best")
+    session = open_session(tiny_cfg(t5, tmp_path / "dst", task="mr", init_from=str(tmp_path / "src" / "best")))
+    try:
+        assert torch.equal(full_prompt(session), source)
+        assert session.init_info["source_task"] == "sst2"
+        assert session.init_info["source_sha256"] == source_meta["sha256"]
+    finally:
+        session.close()

@@ -1,0 +1,92 @@
+"""Pure functions: metrics, data order, prompt math, batch arithmetic."""
+
+import pytest
+import torch
+
+from ptt.config import TrainConfig
+from ptt.errors import PttError
+from ptt.metrics import accuracy, compute, f1
+from ptt.order import epoch_permutation, eval_shard, global_batch, rank_micro_batches
+from ptt.prompt import frequent_token_ids, labels_init, prepend, uniform_init, vocab_init
+
+
+def test_accuracy_and_f1_hand_checked():
+    preds, labels = [1, 0, 1, 1], [1, 0, 0, 1]
+    assert accuracy(preds, labels) == 0.75
+    # tp=2 fp=1 fn=0 -> 4/5
+    assert f1(preds, labels) == pytest.approx(0.8)
+    assert f1([0, 0], [1, 1]) == 0.0
+    assert compute(("accuracy", "f1"), [1], [1]) == {"accuracy": 1.0, "f1": 1.0}
+    with pytest.raises(ValueError):
+        accuracy([1], [1, 0])
+
+
+def test_global_batches_cover_each_epoch_once_and_are_deterministic():
+    n, bs = 10, 4
+    stream = [i for step in range(5) for i in global_batch(n, seed=3, step=step, batch_size=bs)]
+    assert sorted(stream[:10]) == list(range(10))  # epoch 0 is a permutation
+    assert sorted(stream[10:20]) == list(range(10))  # and so is epoch 1
+    assert stream[:10] == epoch_permutation(10, 3, 0)
+    assert global_batch(n, 3, 2, bs) == global_batch(n, 3, 2, bs)
+    assert global_batch(n, 3, 2, bs) != global_batch(n, 4, 2, bs)
+
+
+def test_rank_shares_reassemble_the_global_batch():
+    batch = list(range(16))
+    parts = [rank_micro_batches(batch, r, 2, 4) for r in range(2)]
+    assert [len(p) for p in parts] == [2, 2]
+    assert [i for p in parts for mb in p for i in mb] == batch
+
+
+def test_eval_shards_cover_everything_with_equal_counts():
+    shards = [eval_shard(7, r, 3) for r in range(3)]
+    assert len({len(s) for s in shards}) == 1
+    assert set().union(*map(set, shards)) == set(range(7))
+
+
+def test_prepend_shapes_and_mask():
+    prompt = torch.arange(6.0).view(3, 2)
+    embeds, mask = torch.zeros(2, 4, 2), torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
+    out, out_mask = prepend(prompt, embeds, mask)
+    assert out.shape == (2, 7, 2) and out_mask.shape == (2, 7)
+    assert torch.equal(out[1, :3], prompt)
+    assert out_mask[0].tolist() == [1, 1, 1, 1, 1, 0, 0]
+
+
+def test_initializers():
+    g = torch.Generator().manual_seed(0)
+    u = uniform_init(5, 4, g)
+    assert u.shape == (5, 4) and u.abs().max() <= 0.5
+    emb = torch.arange(40.0).view(10, 4)
+    pool = frequent_token_ids(10, special_ids=[0, 1], top_k=5)
+    assert pool == [2, 3, 4, 5, 6]
+    v = vocab_init(emb, 3, torch.Generator().manual_seed(0), pool)
+    rows = {tuple(r.tolist()) for r in v}
+    assert rows <= {tuple(emb[i].tolist()) for i in pool} and len(rows) == 3
+    lab = labels_init(emb, 4, torch.Generator().manual_seed(0), [7, 9], pool)
+    assert torch.equal(lab[:2], emb[[7, 9]]) and lab.shape == (4, 4)
+
+
+def test_batch_plan_arithmetic_and_errors():
+    cfg = TrainConfig(batch_size=16, micro_batch_size=4)
+    assert cfg.batch_plan(1) == (4, 4)
+    assert cfg.batch_plan(2) == (4, 2)
+    assert TrainConfig(batch_size=16).batch_plan(4) == (4, 1)
+    with pytest.raises(PttError, match="--batch-size 16: not divisible by the 3 ranks"):
+        cfg.batch_plan(3)
+    with pytest.raises(PttError, match="--micro-batch-size 3"):
+        TrainConfig(batch_size=16, micro_batch_size=3).batch_plan(2)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"init": "zeros"}, "--init zeros"),
+    ({"prompt_length": 0}, "--prompt-length 0"),
+    ({"eval_every": 50, "max_steps": 10}, "--eval-every 50"),
+    ({"precision": "fp16"}, "--precision fp16"),
+    ({"lr": -1.0}, "--lr -1.0"),
+    ({"resume": True, "overwrite": True}, "--resume and --overwrite"),
+])
+def test_config_rejects_bad_values(kwargs, match):
+    with pytest.raises(PttError, match=match) as e:
+        TrainConfig(**kwargs)
+    assert e.value.exit_code == 2
