@@ -8,6 +8,7 @@ import json
 import click
 
 from ptt.config import TrainConfig
+from ptt.errors import PttError
 
 # flag -> (click type, help). Defaults come from TrainConfig so there is one source of truth.
 TRAIN_FLAGS: dict[str, tuple] = {
@@ -39,7 +40,8 @@ TRAIN_FLAGS: dict[str, tuple] = {
     "max_grad_norm": (float, "Gradient clipping norm."),
     "precision": (str, "auto | fp32 | bf16 (auto: bf16 on CUDA, fp32 on CPU)."),
     "seed": (int, "Seed for the prompt initialization and the data order."),
-    "ds_config": (str, "DeepSpeed config: a JSON path or zero3_bf16 | zero2_bf16 | zero3_offload."),
+    "ds_config": (str, "DeepSpeed config: a JSON path or zero3_bf16 | zero2_bf16 | zero3_offload "
+                          "(default zero3_bf16; zero2_bf16 for a single CPU process)."),
     "output_dir": (str, "Run folder (default: ./runs/<task>-<backbone>-<time>)."),
     "log_every": (int, "Log loss and throughput every this many steps."),
 }
@@ -105,6 +107,78 @@ def eval_cmd(prompt, local_rank, **overrides):
     metrics = eval_prompt(prompt, **overrides)
     if dist.is_main():
         click.echo(json.dumps(metrics))
+
+
+@main.group()
+def transfer():
+    """Cross-task transfer: zero-shot transfer matrix, and random-vs-transferred convergence."""
+
+
+SHARED_FLAGS = {k: TRAIN_FLAGS[k] for k in (
+    "data_dir", "data_source", "max_train_examples", "max_eval_examples", "eval_batch_size", "precision",
+    "ds_config", "seed", "init")}
+COMPARE_FLAGS = {**SHARED_FLAGS, **{k: TRAIN_FLAGS[k] for k in (
+    "task", "max_steps", "eval_every", "batch_size", "micro_batch_size", "lr", "weight_decay",
+    "warmup_steps", "max_grad_norm", "max_length", "log_every")}}
+
+
+@transfer.command("eval")
+@click.option("--prompts", "prompts", multiple=True, required=True,
+              help="Prompt artifacts (repeat the flag or separate with spaces in one quoted value).")
+@click.option("--tasks", "tasks", required=True, help="Comma-separated target tasks.")
+@click.option("--output-dir", "output_dir", required=True, help="Where matrix.json/.csv/.png go.")
+@click.option("--no-random", "no_random", is_flag=True, help="Leave out the random-prompt row.")
+@config_options(SHARED_FLAGS, {})
+def transfer_eval(prompts, tasks, output_dir, no_random, local_rank, **kwargs):
+    """Score every prompt, unchanged, on every task (zero-shot cross-task transfer)."""
+    from ptt.transfer import transfer_matrix
+
+    paths = [p for chunk in prompts for p in chunk.split()]
+    result = transfer_matrix(paths, [t.strip() for t in tasks.split(",") if t.strip()], output_dir,
+                             include_random=not no_random, base=TrainConfig(**kwargs))
+    _echo_main({"output_dir": output_dir, "rows": result["rows"], "tasks": result["tasks"],
+                "values": result["values"]})
+
+
+@transfer.command("compare")
+@click.option("--source", required=True, help="Source prompt artifact (trained on another task).")
+@click.option("--backbone", default=None, help="Target backbone (default: the source prompt's backbone).")
+@click.option("--seeds", type=int, default=3, show_default=True, help="Seeds per arm (seed, seed+1, ...).")
+@click.option("--output-dir", "output_dir", required=True, help="Report folder.")
+@click.option("--target-improvement", type=float, default=None,
+              help="Target = random step-0 + F x (random best - random step-0). Default F = 0.9.")
+@click.option("--target-of-best", type=float, default=None, help="Target = F x the random arm's best.")
+@click.option("--target-metric", type=float, default=None, help="Target = this absolute metric value.")
+@config_options(COMPARE_FLAGS, {})
+def transfer_compare(source, backbone, seeds, output_dir, target_improvement, target_of_best, target_metric, local_rank,
+                     **kwargs):
+    """Random vs transferred initialization on --task: curves, steps to target, speedup."""
+    from ptt.compare import Target, compare
+
+    given = [(k, v) for k, v in (("improvement", target_improvement), ("of_best", target_of_best),
+                                  ("absolute", target_metric)) if v is not None]
+    if len(given) > 1:
+        raise PttError("--target-improvement/--target-of-best/--target-metric: give at most one")
+    target = Target(*given[0]) if given else Target()
+    if backbone is None:
+        backbone = source_backbone(source)
+    report = compare(TrainConfig(backbone=backbone, **kwargs), source, seeds, output_dir, target)
+    _echo_main({"output_dir": output_dir, "speedup": report["speedup"], "step0_gap": report["step0_gap"]})
+
+
+def source_backbone(source: str) -> str:
+    from ptt.checkpoint import load_prompt
+
+    _, meta = load_prompt(source, flag="--source")
+    return meta.get("backbone_path") or meta["backbone"]
+
+
+def _echo_main(obj) -> None:
+    from ptt import dist
+    from ptt.curves import json_safe
+
+    if dist.is_main():
+        click.echo(json.dumps(json_safe(obj)))
 
 
 if __name__ == "__main__":

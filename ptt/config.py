@@ -59,11 +59,13 @@ class TrainConfig:
     """auto = bf16 on CUDA, fp32 on CPU (this CPU class emulates bf16 slowly)."""
     seed: int = 42
     ds_config: str | None = None
-    """A ds_config JSON path or a name in ds_configs/; None = zero3_bf16."""
+    """A ds_config JSON path or a name in ds_configs/; None = zero3_bf16 (zero2_bf16 for one CPU process)."""
     output_dir: str | None = None
     resume: bool = False
     overwrite: bool = False
     log_every: int = 10
+    tb_dir: str | None = None
+    """TensorBoard folder; None = OUTPUT/tb."""
 
     def __post_init__(self):
         _positive(self, "prompt_length", "max_length", "max_steps", "eval_every", "batch_size", "eval_batch_size")

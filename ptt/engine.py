@@ -19,6 +19,7 @@ from ptt.config import TrainConfig
 from ptt.errors import PttError
 
 DEFAULT_DS_CONFIG = "zero3_bf16"
+SINGLE_CPU_DS_CONFIG = "zero2_bf16"  # one CPU process: nothing to partition, and ZeRO-3's hooks cost ~30% per step
 OWNED_SECTIONS = ("optimizer", "scheduler")  # ptt builds these itself (fused Adam on CUDA, AdamW on CPU)
 
 
@@ -26,6 +27,11 @@ def ds_config_dirs() -> list[Path]:
     """Where named ds_configs live: the repo's ds_configs/ (checkout) or the installed share/ptt copy."""
     repo = Path(__file__).resolve().parent.parent / "ds_configs"
     return [repo, Path(sys.prefix) / "share" / "ptt" / "ds_configs"]
+
+
+def default_ds_config(device: torch.device, world_size: int) -> str:
+    """zero3_bf16, except for a single CPU process (see SINGLE_CPU_DS_CONFIG)."""
+    return SINGLE_CPU_DS_CONFIG if device.type == "cpu" and world_size == 1 else DEFAULT_DS_CONFIG
 
 
 def find_ds_config(name_or_path: str | None) -> Path:

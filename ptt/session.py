@@ -17,7 +17,7 @@ from ptt.checkpoint import load_prompt
 from ptt.config import TrainConfig
 from ptt.data import load_files, load_task_split
 from ptt.encode import encode_dataset, label_text_inputs
-from ptt.engine import initialize, load_ds_config, resolve_ds_config, resolve_precision, zero_stage
+from ptt.engine import default_ds_config, initialize, load_ds_config, resolve_ds_config, resolve_precision, zero_stage
 from ptt.errors import PttError
 from ptt.model import PromptModel
 from ptt.prompt import SoftPrompt, frequent_token_ids, gathered, labels_init, uniform_init, vocab_init
@@ -45,6 +45,17 @@ class Session:
     def device(self) -> torch.device:
         return dist.device()
 
+    def load_prompt_for_scoring(self, tensor: torch.Tensor) -> None:
+        """Swap the prompt's values in place (every rank calls it), to score another prompt with the same
+        backbone and data. Scoring only: the optimizer's fp32 master copy is not touched."""
+        param = self.model.prompt.weight
+        if tuple(tensor.shape) != (self.model.prompt.length, self.model.prompt.hidden_size):
+            raise ValueError(f"prompt of shape {tuple(tensor.shape)} in a session built for "
+                             f"{(self.model.prompt.length, self.model.prompt.hidden_size)}")
+        ctx = gathered_for_write(param)
+        with ctx:
+            param.data.copy_(tensor.to(param.device, param.dtype))
+
     def close(self) -> None:
         """Drop DeepSpeed hooks and transformers' global ZeRO-3 flag so the process can build another run."""
         from transformers.integrations.deepspeed import unset_hf_deepspeed_config
@@ -64,7 +75,7 @@ def open_session(cfg: TrainConfig, need_train_data: bool = True) -> Session:
     check_positions(cfg, hf_config)
     source = prompt_from_artifact(cfg.init_from, hidden, cfg.prompt_length, cfg.backbone) if cfg.init_from else None
     device = dist.device()
-    raw_ds = load_ds_config(cfg.ds_config)
+    raw_ds = load_ds_config(cfg.ds_config or default_ds_config(device, dist.world_size()))
     precision = resolve_precision(cfg, raw_ds, device)
     ds = resolve_ds_config(raw_ds, cfg, dist.world_size(), precision)
     tokenizer = load_tokenizer(cfg.backbone)
@@ -165,6 +176,17 @@ def versions() -> dict[str, str]:
     return {"ptt": __version__, "torch": torch.__version__, "deepspeed": deepspeed.__version__,
             "transformers": transformers.__version__, "datasets": datasets.__version__,
             "python": platform.python_version()}
+
+
+def gathered_for_write(param):
+    """Under ZeRO-3: the full parameter, re-partitioned from rank 0's values on exit."""
+    import contextlib
+
+    if not hasattr(param, "ds_id"):
+        return contextlib.nullcontext()
+    import deepspeed
+
+    return deepspeed.zero.GatheredParameters([param], modifier_rank=0)
 
 
 def _zero3_context(ds: dict[str, Any]):

@@ -92,7 +92,7 @@ def write_run_files(session: Session, run_dir: Path, state: dict[str, Any]) -> N
 
 def loop(session: Session, run_dir: Path, state: dict[str, Any]) -> dict[str, Any]:
     cfg = session.cfg
-    tb = TBWriter(run_dir / "tb", purge_step=state["step"] if cfg.resume else None)
+    tb = TBWriter(Path(cfg.tb_dir) if cfg.tb_dir else run_dir / "tb", purge_step=state["step"] if cfg.resume else None)
     try:
         if state["step"] == 0:
             record_baseline(session, run_dir, tb)

@@ -22,7 +22,7 @@ FAMILY_OF = {"t5": "seq2seq", "roberta": "masked_lm", "bert_mlm": "masked_lm", "
 def tiny_cfg(backbone: str, out, **kw) -> TrainConfig:
     base = dict(backbone=backbone, task="sst2", prompt_length=4, max_length=24, max_steps=4, eval_every=2,
                 batch_size=4, max_train_examples=64, max_eval_examples=16, eval_batch_size=8, lr=0.1,
-                output_dir=str(out), log_every=1, precision="fp32")
+                output_dir=str(out), log_every=1, precision="fp32", ds_config="zero3_bf16")
     return TrainConfig(**{**base, **kw})
 
 
@@ -80,7 +80,8 @@ def test_cli_train_writes_the_run_folder_and_eval_reads_it(tiny_models, tmp_path
                      "last", "tb", "checkpoints"}
     config = json.loads((out / "config.json").read_text())
     assert config["seed"] == 42 and config["optimizer"] == "torch.optim.AdamW" and "deepspeed" in config["versions"]
-    assert json.loads((out / "ds_config.json").read_text())["zero_optimization"]["stage"] == 3
+    # one CPU process defaults to zero2_bf16 (nothing to partition); launched runs default to ZeRO-3
+    assert json.loads((out / "ds_config.json").read_text())["zero_optimization"]["stage"] == 2
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 2, 4] and all("accuracy" in r for r in rows)
     prompt, meta = load_prompt(out / "best")
@@ -108,3 +109,35 @@ def test_init_from_is_recorded_and_starts_from_the_source(tiny_models, tmp_path)
         assert session.init_info["source_sha256"] == source_meta["sha256"]
     finally:
         session.close()
+
+
+def test_zero3_builds_the_backbone_partitioned(tiny_models):
+    """With a live HfDeepSpeedConfig, from_pretrained builds inside zero.Init: every weight is a ZeRO-3
+    partition from the start (no rank ever holds the whole model)."""
+    from transformers.integrations.deepspeed import HfDeepSpeedConfig, unset_hf_deepspeed_config
+
+    from ptt import dist
+    from ptt.backbones import load_model
+
+    dist.init()
+    keep = HfDeepSpeedConfig({"train_micro_batch_size_per_gpu": 1, "zero_optimization": {"stage": 3}})
+    try:
+        model = load_model(tiny_models["t5"], "seq2seq", torch.float32)
+        params = list(model.parameters())
+        assert params and all(hasattr(p, "ds_id") for p in params)
+        assert all(p.numel() == 0 for p in params)  # local storage released: only the partition remains
+        assert not any(p.requires_grad for p in params)
+    finally:
+        del keep
+        unset_hf_deepspeed_config()
+
+
+def test_gradient_accumulation_matches_one_big_micro_batch(tiny_models, tmp_path):
+    bert = tiny_models["bert"]
+    train(tiny_cfg(bert, tmp_path / "one", max_steps=2, eval_every=2, batch_size=4))
+    train(tiny_cfg(bert, tmp_path / "acc", max_steps=2, eval_every=2, batch_size=4, micro_batch_size=1))
+    one, _ = load_prompt(tmp_path / "one" / "last")
+    acc, _ = load_prompt(tmp_path / "acc" / "last")
+    config = json.loads((tmp_path / "acc" / "config.json").read_text())
+    assert config["gradient_accumulation_steps"] == 4 and config["micro_batch_size"] == 1
+    assert torch.allclose(one, acc, atol=1e-5)
