@@ -109,6 +109,25 @@ def eval_cmd(prompt, local_rank, **overrides):
         click.echo(json.dumps(metrics))
 
 
+@main.command("plan")
+@click.option("--backbone", required=True, help="HF name or a folder with config.json (no weights are loaded).")
+@click.option("--gpus-per-node", type=int, default=8, show_default=True)
+@click.option("--nodes", type=int, default=1, show_default=True)
+@click.option("--zero", type=int, default=3, show_default=True, help="ZeRO stage: 2 or 3.")
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Global batch size.")
+@click.option("--seq-len", type=int, default=128, show_default=True, help="Text tokens per example.")
+@click.option("--prompt-length", type=int, default=100, show_default=True)
+@click.option("--offload", is_flag=True, help="Frozen weights in CPU memory (zero3_offload).")
+@click.option("--gpu-memory", "gpu_memory_gib", type=float, default=80.0, show_default=True, help="GiB per GPU.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def plan_cmd(as_json, **kwargs):
+    """Per-GPU memory plan of a prompt-tuning run, from the model config alone."""
+    from ptt.plan import PlanInput, plan, render
+
+    result = plan(PlanInput(**kwargs))
+    click.echo(json.dumps(result) if as_json else render(result))
+
+
 @main.group()
 def transfer():
     """Cross-task transfer: zero-shot transfer matrix, and random-vs-transferred convergence."""

@@ -42,8 +42,8 @@ class TrainConfig:
     """A saved prompt artifact to start from (transferred initialization)."""
     max_length: int = 128
     """Text tokens per example (the prompt comes on top)."""
-    max_steps: int = 300
-    eval_every: int = 100
+    max_steps: int = 150
+    eval_every: int = 50
     save_every: int | None = None
     """Resume-state interval in steps; None = every evaluation."""
     batch_size: int = 16
@@ -51,7 +51,7 @@ class TrainConfig:
     micro_batch_size: int | None = None
     """Per-rank batch per forward; None = as large as the global batch allows."""
     eval_batch_size: int = 64
-    lr: float = 3e-2
+    lr: float = 0.1
     weight_decay: float = 0.0
     warmup_steps: int = 0
     max_grad_norm: float = 1.0
