@@ -50,8 +50,9 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
 
 
-def save_prompt(directory: str | Path, prompt: torch.Tensor, meta: dict[str, Any]) -> Path:
-    """Write the artifact into `directory`: tensor first, then the json that vouches for it."""
+def save_prompt(directory: str | Path, prompt: torch.Tensor, meta: dict[str, Any], fault_step: int | None = None) -> Path:
+    """Write the artifact into `directory`: tensor first, then the json that vouches for it. A crash between
+    the two leaves a tensor whose checksum the old json refuses, never a silently wrong prompt."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensor = prompt.detach().to("cpu", torch.float32).contiguous()
@@ -65,6 +66,10 @@ def save_prompt(directory: str | Path, prompt: torch.Tensor, meta: dict[str, Any
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if fault_step is not None:
+        from ptt.faults import maybe_fail
+
+        maybe_fail("prompt", fault_step)
     full = {**meta, "length": tensor.shape[0], "hidden_size": tensor.shape[1], "sha256": tensor_sha256(tensor)}
     atomic_write_json(directory / META_FILE, full)
     return directory

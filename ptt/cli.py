@@ -44,6 +44,7 @@ TRAIN_FLAGS: dict[str, tuple] = {
                           "(default zero3_bf16; zero2_bf16 for a single CPU process)."),
     "output_dir": (str, "Run folder (default: ./runs/<task>-<backbone>-<time>)."),
     "log_every": (int, "Log loss and throughput every this many steps."),
+    "on_nonfinite": (str, "On a NaN/inf loss: stop (name the step, exit 2) or skip (drop the step, count it)."),
 }
 SWITCHES = {"resume": "Continue the run in --output-dir from its newest resume state.",
             "overwrite": "Replace the run in --output-dir."}

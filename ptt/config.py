@@ -64,6 +64,8 @@ class TrainConfig:
     resume: bool = False
     overwrite: bool = False
     log_every: int = 10
+    on_nonfinite: str = "stop"
+    """stop (exit with the step named) or skip (drop that step, count it in train/skipped_steps)."""
     tb_dir: str | None = None
     """TensorBoard folder; None = OUTPUT/tb."""
 
@@ -73,6 +75,7 @@ class TrainConfig:
         _choice("--init", self.init, INITS)
         _choice("--precision", self.precision, PRECISIONS)
         _choice("--data-source", self.data_source, ("local", "hub"))
+        _choice("--on-nonfinite", self.on_nonfinite, ("stop", "skip"))
         get_task(self.task)  # an unknown --task fails here, before any model is loaded
         if self.family is not None:
             _choice("--family", self.family, ("seq2seq", "masked_lm", "encoder"))

@@ -20,17 +20,22 @@ from ptt.config import TrainConfig
 from ptt.encode import collate
 from ptt.errors import PttError
 from ptt.evaluate import evaluate, forward
+from ptt.faults import maybe_fail, poison_loss
 from ptt.order import global_batch, rank_micro_batches
 from ptt.session import Session, open_session, versions
 from ptt.tb import TBWriter
 
 CHECKPOINTS = "checkpoints"
+COMPLETE = "ptt_complete.json"
 KEEP_CHECKPOINTS = 2
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Run `cfg` to completion; returns the final summary (also written to OUTPUT/summary.json)."""
     run_dir = prepare_run_dir(cfg)
+    if cfg.on_nonfinite == "skip" and cfg.batch_plan(dist.world_size())[1] > 1:
+        raise PttError("--on-nonfinite skip: needs one micro-batch per rank and step (a skipped step must not leave "
+                       "half-accumulated gradients); drop --micro-batch-size or use --on-nonfinite stop")
     session = open_session(cfg)
     try:
         create_run_dir(cfg, run_dir)
@@ -103,6 +108,10 @@ def loop(session: Session, run_dir: Path, state: dict[str, Any]) -> dict[str, An
         while state["step"] < cfg.max_steps:
             loss, tokens = train_step(session, state["step"])
             state["step"] += 1
+            if math.isnan(loss):
+                state["skipped"] = state.get("skipped", 0) + 1
+                tqdm.write(f"step {state['step']}: non-finite loss, step skipped ({state['skipped']} so far)")
+            maybe_fail("step", state["step"])
             window["samples"] += cfg.batch_size
             window["tokens"] += tokens
             bar.update(1)
@@ -115,24 +124,39 @@ def loop(session: Session, run_dir: Path, state: dict[str, Any]) -> dict[str, An
 
 
 def train_step(session: Session, step: int) -> tuple[float, int]:
-    """One optimizer step over the global batch `step`; returns (mean loss over ranks, tokens seen)."""
+    """One optimizer step over the global batch `step` (0-based); returns (mean loss over ranks, tokens seen).
+
+    A non-finite loss is agreed on by all ranks before any backward pass: it stops the run (default) or,
+    with --on-nonfinite skip, the whole step is dropped (no backward, no update) and the loss is NaN.
+    """
     cfg, engine = session.cfg, session.engine
-    micro, _ = cfg.batch_plan(dist.world_size())
+    micro, accum = cfg.batch_plan(dist.world_size())
     indices = global_batch(len(session.train_rows), cfg.seed, step, cfg.batch_size)
     total, tokens = 0.0, 0
     for part in rank_micro_batches(indices, dist.rank(), dist.world_size(), micro):
+        maybe_fail("raise", step + 1)
         batch = collate([session.train_rows[i] for i in part], session.tokenizer.pad_token_id)
         scores = forward(session, batch)
         loss = F.cross_entropy(scores, batch["labels"].to(scores.device))
+        if poison_loss(step + 1):
+            loss = loss * float("nan")
+        if not all_ranks_finite(loss):
+            if cfg.on_nonfinite == "stop":
+                raise PttError(f"step {step + 1}: the loss is not finite; lower --lr or check the data, or pass "
+                               "--on-nonfinite skip (the last good prompt stays in OUTPUT/last)")
+            return math.nan, 0
         engine.backward(loss)
         engine.step()
         total += loss.detach().float().item()
         tokens += int(batch["attention_mask"].sum()) + len(part) * session.model.prompt.length
-    mean = all_reduce_mean(total / cfg.batch_plan(dist.world_size())[1])
-    if not math.isfinite(mean):
-        raise PttError(f"step {step + 1}: the loss is {mean}; lower --lr or check the data "
-                       "(the last good prompt stays in OUTPUT/last)")
-    return mean, tokens * dist.world_size()
+    return all_reduce_mean(total / accum), tokens * dist.world_size()
+
+
+def all_ranks_finite(loss: torch.Tensor) -> bool:
+    flag = torch.tensor([float(torch.isfinite(loss.detach()).all())], device=loss.device)
+    if dist.world_size() > 1:
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+    return bool(flag.item())
 
 
 def after_step(session, run_dir, tb, state, loss, window) -> None:
@@ -140,6 +164,7 @@ def after_step(session, run_dir, tb, state, loss, window) -> None:
     if step % cfg.log_every == 0 or step == cfg.max_steps:
         elapsed = time.perf_counter() - window["t"]
         tb.scalars(step, {"train/loss": loss, "train/lr": session.engine.get_lr()[0],
+                          "train/skipped_steps": state.get("skipped", 0),
                           "perf/samples_per_s": window["samples"] / elapsed,
                           "perf/tokens_per_s": window["tokens"] / elapsed})
         window.update(t=time.perf_counter(), samples=0, tokens=0)
@@ -168,7 +193,7 @@ def record_eval(session, run_dir, tb, state, metrics: dict[str, float]) -> None:
         append_metrics(run_dir / "metrics.jsonl", {"step": step, **metrics})
         tqdm.write(f"step {step}: {json.dumps(metrics)}")
         meta = artifact_meta(session, step, metrics)
-        save_prompt(run_dir / "last", prompt, meta)
+        save_prompt(run_dir / "last", prompt, meta, fault_step=step)
         if improved:
             save_prompt(run_dir / "best", prompt, meta)
     if improved:
@@ -203,27 +228,41 @@ def append_metrics(path: Path, row: dict[str, Any]) -> None:
 
 
 def save_resume_state(session, run_dir: Path, state: dict[str, Any]) -> None:
-    """DeepSpeed checkpoint without the frozen weights; only the newest KEEP_CHECKPOINTS stay."""
-    ckpt = run_dir / CHECKPOINTS
+    """DeepSpeed checkpoint without the frozen weights, then a completion marker (rank 0, after every rank
+    wrote its shard); only marked states are ever loaded, and only the newest KEEP_CHECKPOINTS stay."""
+    ckpt, tag = run_dir / CHECKPOINTS, f"step{state['step']}"
     client = {"ptt_state": dict(state), "torch_rng": torch.get_rng_state()}
-    session.engine.save_checkpoint(str(ckpt), tag=f"step{state['step']}", client_state=client,
+    session.engine.save_checkpoint(str(ckpt), tag=tag, client_state=client, save_latest=False,
                                    exclude_frozen_parameters=True)
     dist.barrier()
+    maybe_fail("checkpoint", state["step"])
     if dist.is_main():
-        tags = sorted((p for p in ckpt.glob("step*") if p.is_dir()), key=lambda p: int(p.name[4:]))
-        for old in tags[:-KEEP_CHECKPOINTS]:
-            shutil.rmtree(old, ignore_errors=True)
+        atomic_write_json(ckpt / tag / COMPLETE, {"step": state["step"], "world_size": dist.world_size()})
+        for old in complete_tags(ckpt)[:-KEEP_CHECKPOINTS]:
+            shutil.rmtree(ckpt / old, ignore_errors=True)
+    dist.barrier()
+
+
+def complete_tags(ckpt: Path) -> list[str]:
+    """Resume states that were fully written, oldest first."""
+    tags = [p.name for p in ckpt.glob("step*") if (p / COMPLETE).is_file()] if ckpt.is_dir() else []
+    return sorted(tags, key=lambda t: int(t[4:]))
 
 
 def resume_state(session, run_dir: Path) -> dict[str, Any]:
-    """Load the newest complete resume state; the step counter, schedule and optimizer continue."""
+    """Load the newest complete resume state; the step counter, schedule and optimizer continue.
+    With none (killed before its first save), the run starts again from step 0."""
     ckpt = run_dir / CHECKPOINTS
-    if not (ckpt / "latest").is_file():
-        raise PttError(f"--resume: no resume state under {ckpt}; start the run without --resume")
-    path, client = session.engine.load_checkpoint(str(ckpt), load_module_strict=False,
+    tags = complete_tags(ckpt)
+    if not tags:
+        if dist.is_main():
+            tqdm.write(f"--resume: no complete resume state under {ckpt}; starting from step 0")
+        truncate_metrics(run_dir / "metrics.jsonl", -1)
+        return fresh_state()
+    path, client = session.engine.load_checkpoint(str(ckpt), tag=tags[-1], load_module_strict=False,
                                                   load_optimizer_states=True, load_lr_scheduler_states=True)
     if path is None:
-        raise PttError(f"--resume: the resume state under {ckpt} could not be loaded; remove it and start again")
+        raise PttError(f"--resume: the resume state {ckpt / tags[-1]} could not be loaded; remove it and resume again")
     torch.set_rng_state(client["torch_rng"])
     state = dict(client["ptt_state"])
     truncate_metrics(run_dir / "metrics.jsonl", state["step"])
@@ -238,7 +277,8 @@ def truncate_metrics(path: Path, step: int) -> None:
 
 
 def finish(session, run_dir: Path, state: dict[str, Any]) -> dict[str, Any]:
-    summary = {"run_dir": str(run_dir), "steps": state["step"], "best_step": state["best_step"],
+    summary = {"run_dir": str(run_dir), "steps": state["step"], "skipped_steps": state.get("skipped", 0),
+               "best_step": state["best_step"],
                f"best_{session.task.metrics[0]}": state["best"]}
     baseline = run_dir / "baseline.json"
     if dist.is_main():
