@@ -8,6 +8,7 @@ run folder never records two different truths.
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import sys
 from pathlib import Path
@@ -20,7 +21,20 @@ from ptt.errors import PttError
 
 DEFAULT_DS_CONFIG = "zero3_bf16"
 SINGLE_CPU_DS_CONFIG = "zero2_bf16"  # one CPU process: nothing to partition, and ZeRO-3's hooks cost ~30% per step
-OWNED_SECTIONS = ("optimizer", "scheduler")  # ptt builds these itself (fused Adam on CUDA, AdamW on CPU)
+OWNED_SECTIONS = ("optimizer", "scheduler")
+# DeepSpeed's documented top-level sections; it ignores unknown keys silently, so a typo would go unnoticed.
+DS_TOP_LEVEL_KEYS = frozenset("""
+train_batch_size train_micro_batch_size_per_gpu gradient_accumulation_steps optimizer scheduler fp16 bf16 amp
+torch_autocast gradient_clipping prescale_gradients gradient_predivide_factor sparse_gradients zero_optimization
+zero_allow_untested_optimizer zero_force_ds_cpu_optimizer steps_per_print wall_clock_breakdown dump_state
+memory_breakdown communication_data_type seq_parallel_communication_data_type activation_checkpointing
+flops_profiler tensorboard wandb csv_monitor comet comms_logger aio checkpoint data_types data_efficiency
+curriculum_learning dataloader_drop_last compile elasticity autotuning nebula compression_training pipeline timers
+eigenvalue progressive_layer_drop graph_harvesting weight_quantization hybrid_engine sparse_attention
+quantize_training use_data_before_expert_parallelism disable_allgather gradient_accumulation_dtype
+zero_quantized_weights zero_quantized_gradients monitor_config load_universal_checkpoint tensor_parallel
+sequence_parallel_size float16 data_parallel_size
+""".split())  # ptt builds these itself (fused Adam on CUDA, AdamW on CPU)
 
 
 def ds_config_dirs() -> list[Path]:
@@ -54,6 +68,11 @@ def load_ds_config(name_or_path: str | None) -> dict[str, Any]:
         raise PttError(f"--ds-config {path}: not valid JSON ({e}); fix the file")
     if not isinstance(ds, dict):
         raise PttError(f"--ds-config {path}: must hold a JSON object")
+    for key in ds:
+        if key not in DS_TOP_LEVEL_KEYS:
+            close = difflib.get_close_matches(key, DS_TOP_LEVEL_KEYS, n=1)
+            hint = f"did you mean \"{close[0]}\"?" if close else "remove it"
+            raise PttError(f"--ds-config {path}: unknown key \"{key}\"; {hint}")
     return ds
 
 

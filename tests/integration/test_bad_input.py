@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -100,3 +102,121 @@ def test_output_folder_holding_another_run(tiny_models, tmp_path):
 ])
 def test_flag_values_refused_before_any_work(args, needles):
     assert_clean_error(invoke(*args), *needles)
+
+
+# ---- the data files -------------------------------------------------------------------------------------
+
+
+def _train_with(tiny_models, tmp_path, *extra):
+    out = [] if "--output-dir" in extra else ["--output-dir", str(tmp_path / "run")]
+    return invoke("train", "--backbone", tiny_models["bert"], *SMALL, *out, *extra)
+
+
+def test_malformed_jsonl_line_names_file_and_line(tiny_models, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "good", "label": "positive"}\n{"text": "broken", "label": \n')
+    assert_clean_error(_train_with(tiny_models, tmp_path, "--train-file", str(bad)), "bad.jsonl", "line 2")
+
+
+def test_missing_text_field(tiny_models, tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text("sentence,label\nfine,positive\n")
+    assert_clean_error(_train_with(tiny_models, tmp_path, "--train-file", str(f), "--text-field", "text"), "text")
+
+
+def test_missing_label_field(tiny_models, tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text("text,gold\nfine,positive\n")
+    assert_clean_error(_train_with(tiny_models, tmp_path, "--train-file", str(f), "--text-field", "text"), "label")
+
+
+def test_file_that_is_not_utf8(tiny_models, tmp_path):
+    f = tmp_path / "latin1.csv"
+    f.write_bytes("text,label\ncaf\xe9 cr\xe8me,positive\n".encode("latin-1"))
+    assert_clean_error(_train_with(tiny_models, tmp_path, "--train-file", str(f), "--text-field", "text"),
+                       "latin1.csv", "UTF-8")
+
+
+def test_empty_eval_split(tiny_models, tmp_path):
+    f = tmp_path / "empty.jsonl"
+    f.write_text("")
+    assert_clean_error(_train_with(tiny_models, tmp_path, "--eval-file", str(f)), "empty.jsonl")
+
+
+# ---- models and artifacts -------------------------------------------------------------------------------
+
+
+def test_nonexistent_backbone_path(tmp_path):
+    r = invoke("train", "--backbone", str(tmp_path / "no-model"), *SMALL, "--output-dir", str(tmp_path / "run"))
+    assert_clean_error(r, "--backbone", "no-model")
+
+
+@pytest.fixture(scope="module")
+def t5_prompt(tiny_models, tmp_path_factory):
+    out = tmp_path_factory.mktemp("t5prompt") / "run"
+    r = invoke("train", "--backbone", tiny_models["t5"], *SMALL, "--output-dir", str(out))
+    assert r.exit_code == 0, r.output
+    return out / "best"
+
+
+def test_prompt_artifact_with_a_wrong_checksum(t5_prompt, tmp_path):
+    copy = tmp_path / "p"
+    copy.mkdir()
+    for f in t5_prompt.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    meta = json.loads((copy / "prompt.json").read_text())
+    meta["sha256"] = "f" * 64
+    (copy / "prompt.json").write_text(json.dumps(meta))
+    assert_clean_error(invoke("eval", "--prompt", str(copy)), "--prompt", "checksum")
+
+
+def test_truncated_safetensors(t5_prompt, tmp_path):
+    copy = tmp_path / "p"
+    copy.mkdir()
+    for f in t5_prompt.iterdir():
+        data = f.read_bytes()
+        (copy / f.name).write_bytes(data[: len(data) - 40] if f.suffix == ".safetensors" else data)
+    assert_clean_error(invoke("eval", "--prompt", str(copy)), "--prompt", "truncated")
+
+
+# ---- DeepSpeed config and batch arithmetic --------------------------------------------------------------
+
+
+def test_ds_config_not_valid_json(tiny_models, tmp_path):
+    ds = tmp_path / "ds.json"
+    ds.write_text('{"zero_optimization": {"stage": 3},}')
+    assert_clean_error(_train_with(tiny_models, tmp_path, "--ds-config", str(ds)), "--ds-config", "not valid JSON")
+
+
+def test_ds_config_unknown_key(tiny_models, tmp_path):
+    ds = tmp_path / "ds.json"
+    ds.write_text(json.dumps({"zero_optimisation": {"stage": 3}}))
+    assert_clean_error(_train_with(tiny_models, tmp_path, "--ds-config", str(ds)), "zero_optimisation",
+                       "zero_optimization")
+
+
+def test_batch_size_that_does_not_divide_across_ranks(tiny_models, tmp_path):
+    # WORLD_SIZE as a launcher sets it: the batch plan is checked before any process group is formed
+    proc = run_ptt("train", "--backbone", tiny_models["bert"], *SMALL, "--batch-size", "5", "--output-dir",
+                   str(tmp_path / "run"), env={"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"})
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--batch-size 5: not divisible by the 2 ranks" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_read_only_output_folder(tiny_models, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)],
+                             capture_output=True).returncode == 0
+    target = ro if mounted else Path("/proc/sys")  # procfs refuses writes even to root
+    try:
+        r = _train_with(tiny_models, tmp_path, "--output-dir", str(target / "run"))
+        assert_clean_error(r, "--output-dir", "not writable")
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(ro)], check=True)
+
+
+def test_plan_bad_input():
+    assert_clean_error(invoke("plan", "--backbone", "/no/such/model"), "--backbone", "/no/such/model")
+    assert_clean_error(invoke("plan", "--backbone", "minilm", "--zero", "1"), "--zero 1")
