@@ -186,6 +186,60 @@ def transfer_compare(source, backbone, seeds, output_dir, target_improvement, ta
     _echo_main({"output_dir": output_dir, "speedup": report["speedup"], "step0_gap": report["step0_gap"]})
 
 
+@transfer.group("project")
+def project():
+    """Cross-model transfer: a projector between two backbones' prompt spaces."""
+
+
+PROJECT_FLAGS = {**SHARED_FLAGS, **{k: TRAIN_FLAGS[k] for k in (
+    "max_steps", "eval_every", "batch_size", "micro_batch_size", "lr", "weight_decay", "max_grad_norm",
+    "max_length", "log_every", "train_file", "eval_file", "text_field", "label_field")}}
+
+
+@project.command("fit")
+@click.option("--source-backbone", required=True, help="Backbone the source prompts were trained on.")
+@click.option("--target-backbone", required=True, help="Backbone to map prompts into.")
+@click.option("--objective", required=True, help="distance (regress onto target prompts) or task (target task loss).")
+@click.option("--source-prompts", multiple=True, required=True, help="Source prompt artifacts (repeatable).")
+@click.option("--target-prompts", multiple=True, help="distance: target-backbone prompts of the same tasks.")
+@click.option("--tasks", default=None, help="task: comma-separated tasks (default: the source prompts' tasks).")
+@click.option("--mode", default="token", show_default=True, help="token (per vector) or flat (whole prompt).")
+@click.option("--projector-hidden", default=768, show_default=True, type=int, help="Hidden units of the MLP.")
+@click.option("--target-length", default=None, type=int, help="Target prompt length (flat mode; default: same).")
+@click.option("--distance", "distance", default="mse", show_default=True, help="distance: mse or cosine.")
+@click.option("--output-dir", required=True, help="Writes projector.safetensors, projector.json, tb/.")
+@config_options(PROJECT_FLAGS, {})
+def project_fit(source_backbone, target_backbone, objective, source_prompts, target_prompts, tasks, mode,
+                projector_hidden, target_length, distance, output_dir, local_rank, **kwargs):
+    """Fit a projector (distance minimization or task tuning)."""
+    from ptt import project as proj
+
+    split = lambda values: [p for chunk in values for p in chunk.split()]  # noqa: E731
+    if objective == "distance":
+        metrics = proj.fit_distance(split(source_prompts), split(target_prompts), source_backbone, target_backbone,
+                                    output_dir, hidden=projector_hidden, mode=mode, loss=distance,
+                                    steps=kwargs["max_steps"], lr=kwargs["lr"], seed=kwargs["seed"])
+    elif objective == "task":
+        task_list = [t.strip() for t in tasks.split(",")] if tasks else None
+        base = TrainConfig(backbone=target_backbone, **kwargs)
+        metrics = proj.fit_task(split(source_prompts), task_list, source_backbone, base, output_dir,
+                                hidden=projector_hidden, mode=mode, target_length=target_length)
+    else:
+        raise PttError(f"--objective {objective}: choose distance or task")
+    _echo_main({"output_dir": output_dir, "metrics": metrics})
+
+
+@project.command("apply")
+@click.option("--projector", "projector_dir", required=True, help="A folder written by `project fit`.")
+@click.option("--prompt", "prompt", required=True, help="A prompt artifact of the projector's source backbone.")
+@click.option("--output-dir", required=True, help="Where the target-backbone prompt artifact goes.")
+def project_apply(projector_dir, prompt, output_dir):
+    """Map a prompt into the target backbone: usable by ptt eval, transfer eval, train --init-from."""
+    from ptt.project import apply
+
+    click.echo(json.dumps(apply(projector_dir, prompt, output_dir)))
+
+
 def source_backbone(source: str) -> str:
     from ptt.checkpoint import load_prompt
 

@@ -19,7 +19,8 @@ COSINE_SCALE = 20.0  # encoder family: scores are 20 x cosine, a temperature tha
 class PromptModel(nn.Module):
     """Args:
         backbone: frozen HF model of `family`.
-        prompt: the trainable SoftPrompt (its weight [L, H]).
+        prompt: a module whose forward() returns the prompt [L, H]: the trainable SoftPrompt, or a
+            projector applied to a source prompt (cross-model transfer).
         label_ids: [C] first-token ids of the label words (seq2seq, masked_lm).
         label_inputs: (ids [C, T], mask [C, T]) of each label's verbalizer text (encoder family).
     """
@@ -32,6 +33,13 @@ class PromptModel(nn.Module):
         self.register_buffer("label_ids", torch.as_tensor(label_ids if label_ids is not None else []), persistent=False)
         self.label_inputs = label_inputs
         self._label_vecs: torch.Tensor | None = None
+
+    def set_labels(self, label_ids=None, label_inputs=None) -> None:
+        """Score another task's labels (its label words, or its verbalizer texts)."""
+        device = self.label_ids.device
+        self.label_ids = torch.as_tensor(label_ids if label_ids is not None else [], device=device)
+        self.label_inputs = label_inputs
+        self._label_vecs = None
 
     def train(self, mode: bool = True):
         """The engine may switch the wrapper to train mode; the backbone stays in eval (no dropout)."""

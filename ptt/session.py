@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -40,10 +40,23 @@ class Session:
     init_info: dict[str, Any]
     hf_ds_config: Any = None  # keeps transformers' weak reference alive while ZeRO-3 builds the model
     facts: dict[str, Any] = field(default_factory=dict)
+    views: dict[str, tuple] = field(default_factory=dict)
 
     @property
     def device(self) -> torch.device:
         return dist.device()
+
+    def use_task(self, name: str, need_train_data: bool = True) -> None:
+        """Point this session (same backbone and engine) at another task: its data and its label words.
+        Each task is tokenized once and cached."""
+        if name not in self.views:
+            task = get_task(name)
+            cfg = replace(self.cfg, task=name)
+            train = encode_split(cfg, task, self.tokenizer, self.family, "train") if need_train_data else []
+            self.views[name] = (task, cfg, train, encode_split(cfg, task, self.tokenizer, self.family, "eval"))
+        task, cfg, self.train_rows, self.eval_rows = self.views[name]
+        self.model.set_labels(**label_spec(self.family, task, self.tokenizer))
+        self.task, self.cfg = task, cfg
 
     def load_prompt_for_scoring(self, tensor: torch.Tensor) -> None:
         """Swap the prompt's values in place (every rank calls it), to score another prompt with the same
@@ -64,8 +77,13 @@ class Session:
         unset_hf_deepspeed_config()
 
 
-def open_session(cfg: TrainConfig, need_train_data: bool = True) -> Session:
-    """Build the run described by `cfg` (every rank calls this)."""
+def open_session(cfg: TrainConfig, need_train_data: bool = True, prompt_module=None) -> Session:
+    """Build the run described by `cfg` (every rank calls this).
+
+    prompt_module: optional factory (hidden size, dtype) -> nn.Module whose forward() returns the prompt
+    [L, H] (e.g. a projector applied to a source prompt); its trainable parameters, not a SoftPrompt,
+    then go to the optimizer.
+    """
     quiet_libraries()
     # 1) everything that can be wrong with the input fails here, before any process group or model
     task = get_task(cfg.task)
@@ -87,13 +105,19 @@ def open_session(cfg: TrainConfig, need_train_data: bool = True) -> Session:
     hf_ds = _zero3_context(ds)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     backbone = load_model(cfg.backbone, family, dtype)
-    init, init_info = source or initial_prompt(cfg, task, tokenizer, backbone, family, hidden)
-    model = build_prompt_model(backbone, family, SoftPrompt(init.to(dtype)), task, tokenizer).to(device)
-    engine, opt_name = initialize(model, [model.prompt.weight], cfg, ds, device)
+    if prompt_module is None:
+        init, init_info = source or initial_prompt(cfg, task, tokenizer, backbone, family, hidden)
+        prompt = SoftPrompt(init.to(dtype))
+    else:
+        prompt, init_info = prompt_module(hidden, dtype), {"init": "prompt_module"}
+    model = build_prompt_model(backbone, family, prompt, task, tokenizer).to(device)
+    engine, opt_name = initialize(model, [p for p in prompt.parameters() if p.requires_grad], cfg, ds, device)
     facts = {"hidden_size": hidden_size(hf_config), "model_type": hf_config.model_type,
              "max_positions": max_positions(hf_config), "zero_stage": zero_stage(ds)}
-    return Session(cfg, task, family, precision, ds, tokenizer, model, engine, opt_name, train_rows, eval_rows,
-                   init_info, hf_ds, facts)
+    session = Session(cfg, task, family, precision, ds, tokenizer, model, engine, opt_name, train_rows, eval_rows,
+                      init_info, hf_ds, facts)
+    session.views[task.name] = (task, cfg, train_rows, eval_rows)
+    return session
 
 
 def quiet_libraries() -> None:
@@ -161,11 +185,16 @@ def prompt_from_artifact(path: str, hidden: int, length: int, backbone: str) -> 
     return tensor, info
 
 
-def build_prompt_model(backbone, family: str, prompt: SoftPrompt, task: TaskSpec, tokenizer) -> PromptModel:
+def label_spec(family: str, task: TaskSpec, tokenizer) -> dict:
+    """How the family scores this task's labels: label-word token ids, or the encoded verbalizer texts."""
     words = task.label_words[family]
     if family == "encoder":
-        return PromptModel(backbone, family, prompt, label_inputs=label_text_inputs(tokenizer, words))
-    return PromptModel(backbone, family, prompt, label_ids=label_token_ids(tokenizer, words))
+        return {"label_inputs": label_text_inputs(tokenizer, words)}
+    return {"label_ids": label_token_ids(tokenizer, words)}
+
+
+def build_prompt_model(backbone, family: str, prompt, task: TaskSpec, tokenizer) -> PromptModel:
+    return PromptModel(backbone, family, prompt, **label_spec(family, task, tokenizer))
 
 
 def versions() -> dict[str, str]:

@@ -148,7 +148,7 @@ def train_step(session: Session, step: int) -> tuple[float, int]:
         engine.backward(loss)
         engine.step()
         total += loss.detach().float().item()
-        tokens += int(batch["attention_mask"].sum()) + len(part) * session.model.prompt.length
+        tokens += int(batch["attention_mask"].sum()) + len(part) * cfg.prompt_length
     return all_reduce_mean(total / accum), tokens * dist.world_size()
 
 

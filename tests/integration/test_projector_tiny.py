@@ -1,0 +1,164 @@
+"""Cross-model transfer on tiny models of different families and hidden sizes: prompts of a masked-LM BERT
+(hidden 48) mapped into a seq2seq T5 (hidden 32)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from ptt.checkpoint import load_prompt, save_prompt
+from ptt.cli import main
+from ptt.config import TrainConfig
+from ptt.projector import Projector, ProjectedPrompt, ProjectorShape
+from ptt.prompt import gathered
+from ptt.session import open_session
+from ptt.train import train_step
+from tests.conftest import FIXTURES
+from tests.integration.test_bad_input import assert_clean_error
+from tests.integration.test_launcher import REPO, free_port
+from tests.integration.test_train_tiny import backbone_snapshot, tiny_cfg
+
+SKEWED = str(FIXTURES / "skewed_neg_sst2.jsonl")  # 90% negative
+
+
+def fake_prompt(path, backbone, task, length=4, hidden=48, seed=0, family="masked_lm"):
+    """A prompt artifact of `backbone` (its values random: what matters here is its backbone and shape)."""
+    g = torch.Generator().manual_seed(seed)
+    save_prompt(path, torch.randn(length, hidden, generator=g) * 0.5,
+                {"backbone": backbone, "backbone_path": backbone, "family": family, "task": task, "step": 0,
+                 "metrics": {}, "max_length": 24})
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def src_prompts(tiny_models, tmp_path_factory):
+    root = tmp_path_factory.mktemp("mlm-src")
+    return {t: fake_prompt(root / t, tiny_models["bert_mlm"], t, seed=i) for i, t in enumerate(("sst2", "mr", "rte"))}
+
+
+def test_a_task_step_changes_only_the_projector(tiny_models, src_prompts, tmp_path):
+    sources = {"sst2": load_prompt(src_prompts["sst2"])[0]}  # [4, 48]
+    made = {}
+
+    def make(hidden, dtype):
+        made["m"] = ProjectedPrompt(Projector(ProjectorShape(4, 48, 4, hidden, hidden=16)), sources).to(dtype)
+        return made["m"]
+
+    session = open_session(tiny_cfg(tiny_models["t5"], tmp_path), prompt_module=make)
+    try:
+        proj = made["m"].projector
+        before_b = backbone_snapshot(session.model)
+        with gathered(list(proj.parameters())):
+            before_p = [p.detach().clone() for p in proj.parameters()]
+        before_src = made["m"].sources.clone()
+        train_step(session, 0)
+        with gathered(list(proj.parameters())):
+            after_p = [p.detach().clone() for p in proj.parameters()]
+        assert all(not torch.equal(a, b) for a, b in zip(before_p, after_p))
+        assert torch.equal(before_src, made["m"].sources)
+        for name, value in backbone_snapshot(session.model).items():
+            assert torch.equal(value, before_b[name]), name
+    finally:
+        session.close()
+
+
+def test_task_objective_beats_a_random_prompt_and_round_trips_through_eval(tiny_models, src_prompts, tmp_path):
+    out = tmp_path / "proj"
+    common = ["--train-file", SKEWED, "--eval-file", SKEWED, "--text-field", "text", "--max-eval-examples", "100",
+              "--max-length", "24", "--batch-size", "8", "--precision", "fp32"]
+    r = CliRunner().invoke(main, ["transfer", "project", "fit", "--source-backbone", tiny_models["bert_mlm"],
+                                  "--target-backbone", tiny_models["t5"], "--objective", "task", "--source-prompts",
+                                  src_prompts["sst2"], "--projector-hidden", "32", "--max-steps", "30",
+                                  "--eval-every", "30", "--lr", "0.01", "--output-dir", str(out), *common])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((out / "projector.json").read_text())
+    assert meta["objective"] == "task" and meta["tasks"] == ["sst2"] and meta["target_family"] == "seq2seq"
+    assert meta["shape"]["source_hidden"] == 48 and meta["shape"]["target_hidden"] == 32
+    projected_acc = meta["metrics"]["sst2"]["accuracy"]
+
+    r = CliRunner().invoke(main, ["transfer", "project", "apply", "--projector", str(out), "--prompt",
+                                  src_prompts["sst2"], "--output-dir", str(tmp_path / "applied")])
+    assert r.exit_code == 0, r.output
+    tensor, pmeta = load_prompt(tmp_path / "applied")
+    assert tensor.shape == (4, 32) and pmeta["init"]["init"] == "projected" and pmeta["family"] == "seq2seq"
+    r = CliRunner().invoke(main, ["eval", "--prompt", str(tmp_path / "applied"), "--eval-file", SKEWED,
+                                  "--text-field", "text", "--max-eval-examples", "100", "--precision", "fp32"])
+    assert r.exit_code == 0, r.output
+    evaluated = json.loads(r.output.strip().splitlines()[-1])["accuracy"]
+    assert evaluated == pytest.approx(projected_acc)
+
+    random_run = tmp_path / "random"
+    r = CliRunner().invoke(main, ["train", "--backbone", tiny_models["t5"], "--prompt-length", "4", "--max-steps",
+                                  "1", "--eval-every", "1", "--output-dir", str(random_run), *common])
+    assert r.exit_code == 0, r.output
+    random_acc = json.loads((random_run / "metrics.jsonl").read_text().splitlines()[0])["accuracy"]  # step 0
+    assert projected_acc > random_acc
+
+
+def test_distance_objective_through_the_cli(tiny_models, src_prompts, tmp_path):
+    targets = {t: fake_prompt(tmp_path / f"tgt-{t}", tiny_models["t5"], t, hidden=32, seed=10 + i, family="seq2seq")
+               for i, t in enumerate(("sst2", "mr"))}
+    r = CliRunner().invoke(main, ["transfer", "project", "fit", "--source-backbone", tiny_models["bert_mlm"],
+                                  "--target-backbone", tiny_models["t5"], "--objective", "distance",
+                                  "--source-prompts", src_prompts["sst2"], "--source-prompts", src_prompts["mr"],
+                                  "--target-prompts", targets["sst2"], "--target-prompts", targets["mr"],
+                                  "--projector-hidden", "64", "--max-steps", "300", "--lr", "0.01",
+                                  "--output-dir", str(tmp_path / "d")])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((tmp_path / "d" / "projector.json").read_text())
+    assert meta["tasks"] == ["mr", "sst2"] and meta["metrics"]["final_distance_loss"] < 0.05
+
+
+def test_projector_bad_input(tiny_models, src_prompts, tmp_path):
+    inv = lambda *a: CliRunner().invoke(main, list(a))  # noqa: E731
+    base = ["transfer", "project", "fit", "--source-backbone", tiny_models["bert_mlm"], "--target-backbone",
+            tiny_models["t5"], "--output-dir", str(tmp_path / "p")]
+    # a distance fit with no paired prompts
+    r = inv(*base, "--objective", "distance", "--source-prompts", src_prompts["sst2"])
+    assert_clean_error(r, "--target-prompts", "no prompt pairs")
+    # mismatched task lists
+    r = inv(*base, "--objective", "task", "--source-prompts", src_prompts["sst2"], "--tasks", "sst2,mnli")
+    assert_clean_error(r, "--tasks", "mnli")
+    # source prompts that are not of the source backbone
+    t5_prompt = fake_prompt(tmp_path / "b", tiny_models["t5"], "sst2", hidden=32, family="seq2seq")
+    r = inv(*base, "--objective", "task", "--source-prompts", t5_prompt)
+    assert_clean_error(r, "--source-prompts", "hidden size 32")
+    # a projector applied to a prompt of the wrong backbone / size
+    targets = fake_prompt(tmp_path / "t", tiny_models["t5"], "sst2", hidden=32, family="seq2seq")
+    r = inv(*base, "--objective", "distance", "--source-prompts", src_prompts["sst2"], "--target-prompts", targets,
+            "--max-steps", "5")
+    assert r.exit_code == 0, r.output
+    r = inv("transfer", "project", "apply", "--projector", str(tmp_path / "p"), "--prompt", t5_prompt,
+            "--output-dir", str(tmp_path / "out"))
+    assert_clean_error(r, "--prompt", "projector maps [4, 48]")
+    r = inv("transfer", "project", "apply", "--projector", str(tmp_path / "nothing"), "--prompt",
+            src_prompts["sst2"], "--output-dir", str(tmp_path / "out"))
+    assert_clean_error(r, "--projector")
+    r = inv(*base, "--objective", "magic", "--source-prompts", src_prompts["sst2"])
+    assert_clean_error(r, "--objective magic")
+
+
+@pytest.mark.skipif(shutil.which("deepspeed") is None, reason="the deepspeed launcher is not on PATH")
+def test_task_objective_two_rank_zero3_through_the_launcher(tiny_models, src_prompts, tmp_path):
+    out = tmp_path / "proj"
+    cmd = ["deepspeed", "--num_gpus", "2", "--master_port", str(free_port()), str(REPO / "launch" / "ptt_main.py"),
+           "transfer", "project", "fit", "--source-backbone", tiny_models["bert_mlm"], "--target-backbone",
+           tiny_models["t5"], "--objective", "task", "--source-prompts", src_prompts["sst2"], "--source-prompts",
+           src_prompts["mr"], "--projector-hidden", "16", "--max-steps", "4", "--eval-every", "2", "--batch-size", "4",
+           "--max-train-examples", "32", "--max-eval-examples", "16", "--max-length", "24",
+           "--ds-config", "zero3_bf16", "--precision", "fp32", "--output-dir", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    meta = json.loads((out / "projector.json").read_text())
+    assert meta["tasks"] == ["sst2", "mr"] and [h["step"] for h in meta["history"]] == [2, 4]
+    assert meta["train"]["ds_config"] == "zero3_bf16"
+    from safetensors.torch import load_file
+
+    weights = load_file(str(out / "projector.safetensors"))
+    assert weights["net.0.weight"].shape == (16, 48) and weights["net.2.weight"].shape == (32, 16)
