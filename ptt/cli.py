@@ -26,7 +26,8 @@ TRAIN_FLAGS: dict[str, tuple] = {
     "max_eval_examples": (int, "Use at most this many evaluation examples."),
     "prompt_length": (int, "Number of soft prompt vectors."),
     "init": (str, "Prompt initialization: uniform | vocab | labels."),
-    "init_from": (str, "Start from a saved prompt artifact (transferred initialization)."),
+    "init_from": (str, "Start from a saved prompt artifact (transferred initialization), or `auto`."),
+    "library": (str, "With --init-from auto: folder of prompt artifacts; the best-ranked source is used."),
     "max_length": (int, "Text tokens per example (the prompt comes on top)."),
     "max_steps": (int, "Optimizer steps."),
     "eval_every": (int, "Evaluate (and save last/, best/) every this many steps."),
@@ -238,6 +239,88 @@ def project_apply(projector_dir, prompt, output_dir):
     from ptt.project import apply
 
     click.echo(json.dumps(apply(projector_dir, prompt, output_dir)))
+
+
+@transfer.command("rank")
+@click.option("--sample", type=int, default=256, show_default=True, help="Training examples scored per candidate.")
+@config_options({**SHARED_FLAGS, **{k: TRAIN_FLAGS[k] for k in ("task", "backbone", "library", "max_length")}}, {})
+def transfer_rank(sample, local_rank, library, **kwargs):
+    """Rank a prompt library's sources for --task (zero-shot on a sample of its training set)."""
+    from ptt.select import rank_library, render_ranking
+
+    if not library:
+        raise PttError("--library: required (a folder of prompt artifacts)")
+    result = rank_library(library, TrainConfig(**kwargs), sample=sample)
+    from ptt import dist
+
+    if dist.is_main():
+        click.echo(render_ranking(result))
+
+
+@main.command("indicators")
+@click.option("--prompts", "prompt_paths", multiple=True, required=True, help="Prompt artifacts of one backbone.")
+@click.option("--output-dir", required=True, help="Matrices (json/csv/png) and correlations go here.")
+@click.option("--transfer-matrix", default=None, help="matrix.json from `ptt transfer eval` over the same prompts.")
+@config_options({k: SHARED_FLAGS[k] for k in ("precision", "ds_config")}, {})
+def indicators_cmd(prompt_paths, output_dir, transfer_matrix, local_rank, **kwargs):
+    """Transferability indicators (embedding similarity, activated-neuron overlap) and their correlation."""
+    from ptt.indicate import render_correlation, run_indicators
+
+    paths = [p for chunk in prompt_paths for p in chunk.split()]
+    result = run_indicators(paths, output_dir, transfer_matrix, base=TrainConfig(**kwargs))
+    from ptt import dist
+
+    if dist.is_main():
+        click.echo(json.dumps({"output_dir": output_dir, "indicators": sorted(result["matrices"])}))
+        if "correlation" in result:
+            click.echo(render_correlation(result["correlation"]))
+
+
+@main.group()
+def prompts():
+    """The prompt library: list, show, and PEFT interchange."""
+
+
+@prompts.command("list")
+@click.argument("directory")
+def prompts_list(directory):
+    """Every prompt artifact under DIRECTORY: task, backbone, length, steps, metric, hash."""
+    from ptt.library import list_library, render_table
+
+    click.echo(render_table(list_library(directory)))
+
+
+@prompts.command("show")
+@click.argument("prompt")
+def prompts_show(prompt):
+    """One artifact's metadata and tensor statistics, as JSON."""
+    from ptt.library import show
+
+    click.echo(json.dumps(show(prompt), indent=2, default=str))
+
+
+@prompts.command("export-peft")
+@click.argument("prompt")
+@click.argument("out")
+def prompts_export_peft(prompt, out):
+    """Write PROMPT as a PEFT prompt-tuning adapter (adapter_config.json + adapter_model.safetensors) in OUT."""
+    from ptt.library import export_peft
+
+    export_peft(prompt, out)
+    click.echo(json.dumps({"adapter": str(out)}))
+
+
+@prompts.command("import-peft")
+@click.argument("adapter")
+@click.argument("out")
+@click.option("--backbone", default=None, help="Backbone (default: the adapter's base_model_name_or_path).")
+@click.option("--task", default=None, help="Task the adapter was trained on (recorded in prompt.json).")
+def prompts_import_peft(adapter, out, backbone, task):
+    """Turn a PEFT prompt-tuning adapter into a ptt prompt artifact in OUT."""
+    from ptt.library import import_peft
+
+    import_peft(adapter, out, backbone=backbone, task=task)
+    click.echo(json.dumps({"prompt": str(out)}))
 
 
 def source_backbone(source: str) -> str:

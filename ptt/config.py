@@ -39,7 +39,9 @@ class TrainConfig:
     prompt_length: int = 100
     init: str = "vocab"
     init_from: str | None = None
-    """A saved prompt artifact to start from (transferred initialization)."""
+    """A saved prompt artifact to start from (transferred initialization), or `auto` (needs --library)."""
+    library: str | None = None
+    """Folder of prompt artifacts for --init-from auto."""
     max_length: int = 128
     """Text tokens per example (the prompt comes on top)."""
     max_steps: int = 150
@@ -83,6 +85,8 @@ class TrainConfig:
             raise PttError(f"--lr {self.lr}: must be > 0")
         if self.eval_every > self.max_steps:
             raise PttError(f"--eval-every {self.eval_every}: larger than --max-steps {self.max_steps}; lower it")
+        if self.init_from == "auto" and not self.library:
+            raise PttError("--init-from auto: needs --library DIR (a folder of prompt artifacts to choose from)")
         if self.resume and self.overwrite:
             raise PttError("--resume and --overwrite: pick one (continue the run, or start it again)")
 

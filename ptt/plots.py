@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def heatmap(panels: Sequence[tuple[str, list[list[float | None]]]], rows: Sequence[str], cols: Sequence[str],
-            path: Path) -> None:
+            path: Path, xlabel: str = "target task", ylabel: str = "source prompt") -> None:
     """One labelled heatmap per (title, values[row][col]) panel, values written in each cell."""
     fig, axes = plt.subplots(1, len(panels), figsize=(1.2 * len(cols) * len(panels) + 3, 0.6 * len(rows) + 2),
                              squeeze=False)
@@ -21,8 +21,8 @@ def heatmap(panels: Sequence[tuple[str, list[list[float | None]]]], rows: Sequen
         im = ax.imshow(grid, cmap="viridis", aspect="auto")
         ax.set_xticks(range(len(cols)), cols, rotation=45, ha="right")
         ax.set_yticks(range(len(rows)), rows)
-        ax.set_xlabel("target task")
-        ax.set_ylabel("source prompt")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         ax.set_title(title)
         for i, row in enumerate(values):
             for j, v in enumerate(row):

@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,18 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if cfg.on_nonfinite == "skip" and cfg.batch_plan(dist.world_size())[1] > 1:
         raise PttError("--on-nonfinite skip: needs one micro-batch per rank and step (a skipped step must not leave "
                        "half-accumulated gradients); drop --micro-batch-size or use --on-nonfinite stop")
+    selection = None
+    if cfg.init_from == "auto":
+        from ptt.select import rank_library
+
+        selection = rank_library(cfg.library, cfg)
+        cfg = replace(cfg, init_from=selection["choice"])
     session = open_session(cfg)
     try:
         create_run_dir(cfg, run_dir)
+        if selection is not None and dist.is_main():
+            atomic_write_json(run_dir / "selection.json", selection)
+            tqdm.write(f"--init-from auto: {selection['choice']} ({selection['criterion']})")
         state = resume_state(session, run_dir) if cfg.resume else fresh_state()
         write_run_files(session, run_dir, state)
         return loop(session, run_dir, state)

@@ -1,0 +1,104 @@
+"""`ptt indicators`: every indicator's prompt-by-prompt matrix, and its correlation with transfer results."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+from ptt import dist
+from ptt.checkpoint import atomic_write_bytes, atomic_write_json
+from ptt.config import TrainConfig
+from ptt.errors import PttError
+from ptt.transfer import load_sources, row_labels
+
+
+def run_indicators(prompts: Sequence[str], output_dir: str | Path, transfer_matrix: str | None = None,
+                   base: TrainConfig | None = None) -> dict[str, Any]:
+    """Indicator matrices over `prompts` (one backbone), written as json/csv/png; with a transfer matrix
+    from `ptt transfer eval`, the Spearman and Kendall correlations too."""
+    from ptt.indicators import indicator_matrices
+    from ptt.session import open_session
+
+    sources = load_sources(prompts)
+    labels = row_labels(sources)
+    transfer = load_transfer_matrix(transfer_matrix, labels) if transfer_matrix else None
+    meta, tensor = sources[0]["meta"], sources[0]["tensor"]
+    cfg = replace(base or TrainConfig(), backbone=meta.get("backbone_path") or meta["backbone"],
+                  family=meta.get("family"), task=meta.get("task") or "sst2", prompt_length=tensor.shape[0],
+                  init_from=None, max_length=meta.get("max_length", 128), max_steps=1, eval_every=1,
+                  batch_size=dist.world_size(), micro_batch_size=None, max_eval_examples=1)
+    session = open_session(cfg, need_train_data=False)
+    try:
+        matrices = indicator_matrices(session, [s["tensor"] for s in sources])
+    finally:
+        session.close()
+    result = {"prompts": labels, "paths": [s["path"] for s in sources], "matrices": matrices}
+    if transfer is not None:
+        result["correlation"] = correlations(matrices, transfer, labels)
+    if dist.is_main():
+        write_outputs(result, Path(output_dir))
+    return result
+
+
+def load_transfer_matrix(path: str, labels: list[str]) -> dict[str, Any]:
+    """A matrix.json whose source rows are exactly these prompts (by task label)."""
+    try:
+        matrix = json.loads(Path(path).read_text())
+        rows, tasks, values = matrix["rows"], matrix["tasks"], matrix["values"]
+    except (OSError, ValueError, KeyError) as e:
+        raise PttError(f"--transfer-matrix {path}: not a matrix.json written by `ptt transfer eval` ({e})")
+    source_rows = [r for r in rows if r != "random"]
+    if sorted(source_rows) != sorted(labels):
+        raise PttError(f"--transfer-matrix {path}: its source rows {source_rows} do not match the prompts {labels}; "
+                       "pass the same prompts that made the matrix")
+    return {"rows": rows, "tasks": tasks, "values": values}
+
+
+def correlations(matrices: dict[str, list[list[float]]], transfer: dict[str, Any], labels: list[str]) -> dict:
+    from ptt.indicators import correlate
+
+    out = {}
+    for name, matrix in matrices.items():
+        keep = [i for i, r in enumerate(transfer["rows"]) if r in labels]
+        rows = [transfer["rows"][i] for i in keep]
+        values = [transfer["values"][i] for i in keep]
+        order = [labels.index(r) for r in rows]
+        reordered = [[matrix[a][b] for b in range(len(labels))] for a in order]
+        out[name] = correlate(reordered, values, rows, transfer["tasks"], labels)
+    return out
+
+
+def write_outputs(result: dict[str, Any], out: Path) -> None:
+    from ptt.plots import heatmap
+
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "indicators.json", result)
+    labels = result["prompts"]
+    for name, matrix in result["matrices"].items():
+        atomic_write_json(out / f"{name}.json", {"prompts": labels, "values": matrix})
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(["prompt"] + labels)
+        for label, row in zip(labels, matrix):
+            w.writerow([label] + [f"{v:.4f}" for v in row])
+        atomic_write_bytes(out / f"{name}.csv", buf.getvalue().encode())
+        heatmap([(name, matrix)], labels, labels, out / f"{name}.png", xlabel="prompt", ylabel="prompt")
+    if "correlation" in result:
+        atomic_write_json(out / "correlation.json", result["correlation"])
+        atomic_write_bytes(out / "correlation.md", render_correlation(result["correlation"]).encode())
+
+
+def render_correlation(corr: dict[str, Any]) -> str:
+    lines = ["| indicator | Spearman (pooled) | Kendall (pooled) |", "|---|---|---|"]
+    for name, c in corr.items():
+        pooled = c["pooled"]
+        lines.append(f"| {name} | {_fmt(pooled.get('spearman'))} | {_fmt(pooled.get('kendall'))} |")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
