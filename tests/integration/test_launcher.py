@@ -60,3 +60,26 @@ def test_two_rank_zero3_bf16_through_the_launcher(tiny_models, tmp_path):
     assert 0.0 <= line["accuracy"] <= 1.0 and line["task"] == "sst2"
     # the launched run and the plain process score the same prompt alike (bf16 vs fp32 scoring aside)
     assert abs(line["accuracy"] - meta["metrics"]["accuracy"]) <= 0.1
+
+
+@pytest.mark.skipif(shutil.which("deepspeed") is None, reason="the deepspeed launcher is not on PATH")
+def test_transfer_compare_runs_under_the_launcher(tiny_models, tmp_path):
+    from ptt.checkpoint import save_prompt
+
+    source = tmp_path / "source"
+    save_prompt(source, torch.randn(4, 32) * 0.5, {"backbone": tiny_models["t5"], "backbone_path": tiny_models["t5"],
+                                                   "family": "seq2seq", "task": "sst2", "step": 0, "metrics": {},
+                                                   "max_length": 24})
+    out = tmp_path / "cmp"
+    cmd = ["deepspeed", "--num_gpus", "2", "--master_port", str(free_port()), str(REPO / "launch" / "ptt_main.py"),
+           "transfer", "compare", "--task", "mr", "--source", str(source), "--seeds", "1", "--max-steps", "2",
+           "--eval-every", "1", "--batch-size", "4", "--max-length", "24", "--max-train-examples", "32",
+           "--max-eval-examples", "16", "--precision", "fp32", "--ds-config", "zero3_bf16", "--output-dir", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["seeds"] == [42] and report["source"]["task"] == "sst2"
+    for arm in ("random", "transfer"):
+        assert [p[0] for p in report["per_seed"][0]["arms"][arm]["curve"]] == [0, 1, 2]
+        assert json.loads((out / "runs" / f"{arm}-seed42" / "config.json").read_text())["world_size"] == 2
