@@ -28,7 +28,7 @@ def run_indicators(prompts: Sequence[str], output_dir: str | Path, transfer_matr
     transfer = load_transfer_matrix(transfer_matrix, labels) if transfer_matrix else None
     meta, tensor = sources[0]["meta"], sources[0]["tensor"]
     cfg = replace(base or TrainConfig(), backbone=meta.get("backbone_path") or meta["backbone"],
-                  family=meta.get("family"), task=meta.get("task") or "sst2", prompt_length=tensor.shape[0],
+                  family=meta.get("family"), task=_known_task(meta.get("task")), prompt_length=tensor.shape[0],
                   init_from=None, max_length=meta.get("max_length", 128), max_steps=1, eval_every=1,
                   batch_size=dist.world_size(), micro_batch_size=None, max_eval_examples=1)
     session = open_session(cfg, need_train_data=False)
@@ -49,13 +49,16 @@ def load_transfer_matrix(path: str, labels: list[str]) -> dict[str, Any]:
     try:
         matrix = json.loads(Path(path).read_text())
         rows, tasks, values = matrix["rows"], matrix["tasks"], matrix["values"]
+        relative = matrix.get("relative") or [[None] * len(tasks) for _ in rows]
     except (OSError, ValueError, KeyError) as e:
         raise PttError(f"--transfer-matrix {path}: not a matrix.json written by `ptt transfer eval` ({e})")
     source_rows = [r for r in rows if r != "random"]
     if sorted(source_rows) != sorted(labels):
         raise PttError(f"--transfer-matrix {path}: its source rows {source_rows} do not match the prompts {labels}; "
                        "pass the same prompts that made the matrix")
-    return {"rows": rows, "tasks": tasks, "values": values}
+    # the paper correlates relative transfer (metric / the target's own prompt's metric) where it is defined
+    paired = [[rel if rel is not None else raw for raw, rel in zip(vrow, rrow)] for vrow, rrow in zip(values, relative)]
+    return {"rows": rows, "tasks": tasks, "values": paired}
 
 
 def correlations(matrices: dict[str, list[list[float]]], transfer: dict[str, Any], labels: list[str]) -> dict:
@@ -98,6 +101,13 @@ def render_correlation(corr: dict[str, Any]) -> str:
         pooled = c["pooled"]
         lines.append(f"| {name} | {_fmt(pooled.get('spearman'))} | {_fmt(pooled.get('kendall'))} |")
     return "\n".join(lines) + "\n"
+
+
+def _known_task(task: str | None) -> str:
+    """The session needs some task for its tokenizer frame; imported prompts may carry none we know."""
+    from ptt.tasks import TASKS
+
+    return task if task in TASKS else "sst2"
 
 
 def _fmt(v) -> str:
