@@ -187,6 +187,7 @@ def merge_rounds(runs: list[dict], stats: list[dict], o) -> dict:
     out.update(summarize([r["durations"] for r in runs], stats, o))
     out["peak_mem_mib"] = max(r["peak_mem_mib"] for r in runs)
     out["round_samples_per_s"] = [summarize([r["durations"]], stats, o)["samples_per_s"] for r in runs]
+    out["step_ms_by_round"] = [[round(1000 * d, 1) for d in r["durations"]] for r in runs]
     return out
 
 
@@ -474,14 +475,19 @@ def print_backbone(res: dict, o) -> None:
     parts = ", ".join(f"{k} {v:.1f} ms ({100 * v / total:.0f}%)" for k, v in p["breakdown_ms"].items())
     print(f"  where ptt's step goes ({o.breakdown_steps} extra steps, timed around engine calls): {parts}")
     if "scoring" in p:
-        rank, gen, n = p["scoring"], q["scoring"], p["scoring"]["examples"]
-        print(f"  T5 scoring, {n} dev examples, batch {o.eval_batch_size}, each tool's trained prompt:\n"
-              f"    rank classification (ptt: 1 decoder step, label-word logits): {rank['examples_per_s']:.1f} ex/s, "
-              f"{rank['invalid']}/{n} not a valid label, accuracy {rank['accuracy']:.3f}\n"
-              f"    generate (PEFT, max_new_tokens=3, string match):           {gen['examples_per_s']:.1f} ex/s, "
-              f"{gen['invalid']}/{n} ({100 * gen['invalid'] / n:.1f}%) not a label word, accuracy "
-              f"{gen['accuracy']:.3f}, e.g. {gen['sample_outputs']}\n"
-              f"    rank classification / generate speed: {rank['examples_per_s'] / gen['examples_per_s']:.2f}x")
+        print_scoring(p["scoring"], q["scoring"], o)
+
+
+def print_scoring(rank: dict, gen: dict, o) -> None:
+    """T5 only: rank classification (ptt) against generate + string match (PEFT)."""
+    n = rank["examples"]
+    print(f"  T5 scoring, {n} dev examples, batch {o.eval_batch_size}, each tool's trained prompt:\n"
+          f"    rank classification (ptt: 1 decoder step, label-word logits): {rank['examples_per_s']:.1f} ex/s, "
+          f"{rank['invalid']}/{n} not a valid label, accuracy {rank['accuracy']:.3f}\n"
+          f"    generate (PEFT, max_new_tokens=3, string match):           {gen['examples_per_s']:.1f} ex/s, "
+          f"{gen['invalid']}/{n} ({100 * gen['invalid'] / n:.1f}%) not a label word, accuracy "
+          f"{gen['accuracy']:.3f}, e.g. {gen['sample_outputs']}\n"
+          f"    rank classification / generate speed: {rank['examples_per_s'] / gen['examples_per_s']:.2f}x")
 
 
 def main(argv=None) -> list[dict]:
