@@ -42,16 +42,22 @@ def leftover_processes(marker: str) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("point", ["step:3", "checkpoint:4", "prompt:2"])
-def test_single_process_killed_then_resumed_equals_uninterrupted(tiny_models, tmp_path, point):
-    bert = tiny_models["bert"]
-    full = run_ptt(*args(bert, tmp_path / "full"))
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_models, tmp_path_factory):
+    out = tmp_path_factory.mktemp("uninterrupted") / "full"
+    full = run_ptt(*args(tiny_models["bert"], out))
     assert full.returncode == 0, full.stderr[-2000:]
+    return out
+
+
+@pytest.mark.parametrize("point", ["step:3", "checkpoint:4", "prompt:2"])
+def test_single_process_killed_then_resumed_equals_uninterrupted(tiny_models, tmp_path, point, uninterrupted):
+    bert = tiny_models["bert"]
     killed = run_ptt(*args(bert, tmp_path / "run"), env={"PTT_FAULT_INJECT": point})
     assert killed.returncode == -9, killed.stderr[-2000:]
     resumed = run_ptt(*args(bert, tmp_path / "run", "--resume"))
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    a, _ = load_prompt(tmp_path / "full" / "last")
+    a, _ = load_prompt(uninterrupted / "last")
     b, meta = load_prompt(tmp_path / "run" / "last")
     assert meta["step"] == 6 and torch.equal(a, b)
     steps = [json.loads(x)["step"] for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
