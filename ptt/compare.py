@@ -116,6 +116,10 @@ def build_report(curves, base: TrainConfig, source: str, meta: dict, target: Tar
         "target_rule": target.describe(), "seeds": [base.seed + i for i in range(len(seeds))], "per_seed": seeds,
         "aggregate": aggregate, "speedup": mean_std([s["speedup"] for s in seeds]),
         "speedup_to_random_best": mean_std([s["speedup_to_random_best"] for s in seeds]),
+        "speedup_at_least": mean_std([speedup(s["arms"]["random"]["steps_to_target"],
+                                              max(s["arms"]["transfer"]["steps_to_target"], base.eval_every))
+                                      if s["arms"]["transfer"]["steps_to_target"] is not None else None
+                                      for s in seeds]),
         "step0_gap": mean_std([s["arms"]["transfer"]["step0"] - s["arms"]["random"]["step0"] for s in seeds]),
         "config": {k: v for k, v in base.to_dict().items() if k not in ("output_dir", "tb_dir", "init_from")},
     }
@@ -140,10 +144,11 @@ def write_report(report: dict[str, Any], out: Path) -> None:
 
 def render_markdown(report: dict[str, Any]) -> str:
     def fmt(stat, digits=3):
-        if stat["mean"] is None:
-            return "never"
-        never = f" ({stat['excluded']} never)" if stat["excluded"] else ""
-        return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}{never}"
+        notes = [f"{stat['missing']} never reached"] * bool(stat["missing"])
+        notes += [f"{stat['infinite']} unbounded: the transferred prompt is at the target at step 0"] * bool(
+            stat["infinite"])
+        value = "—" if stat["mean"] is None else f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+        return value + (f" ({'; '.join(notes)})" if notes else "")
 
     agg = report["aggregate"]
     lines = [f"# {report['source']['task']} -> {report['task']}: random vs transferred initialization", "",
@@ -153,6 +158,8 @@ def render_markdown(report: dict[str, Any]) -> str:
                          ("steps_to_target", "steps to target"), ("steps_to_random_best", "steps to random's best")):
         lines.append(f"| {label} | {fmt(agg['random'][field])} | {fmt(agg['transfer'][field])} |")
     lines += ["", f"Speedup (random steps / transferred steps to target): {fmt(report['speedup'], 2)}",
+              f"Speedup lower bound (transferred steps counted as at least one eval interval): "
+              f"{fmt(report['speedup_at_least'], 2)}",
               f"Speedup to the random arm's best: {fmt(report['speedup_to_random_best'], 2)}",
               f"Step-0 gap (transfer - random): {fmt(report['step0_gap'])}", ""]
     return "\n".join(lines)

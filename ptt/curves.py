@@ -59,10 +59,13 @@ def json_safe(value):
 
 
 def mean_std(values: Sequence[float | None]) -> dict[str, float | int | None]:
-    """Mean and (population) standard deviation of the finite values, and how many were left out."""
+    """Mean and (population) standard deviation of the finite values, and what was left out: `missing`
+    (None: never reached) and `infinite` (inf: e.g. a speedup whose transferred arm starts at the target)."""
     finite = [v for v in values if v is not None and math.isfinite(v)]
+    left = {"excluded": len(values) - len(finite), "missing": sum(v is None for v in values),
+            "infinite": sum(v is not None and math.isinf(v) for v in values)}
     if not finite:
-        return {"mean": None, "std": None, "n": 0, "excluded": len(values)}
+        return {"mean": None, "std": None, "n": 0, **left}
     mean = sum(finite) / len(finite)
     std = math.sqrt(sum((v - mean) ** 2 for v in finite) / len(finite))
-    return {"mean": mean, "std": std, "n": len(finite), "excluded": len(values) - len(finite)}
+    return {"mean": mean, "std": std, "n": len(finite), **left}

@@ -40,7 +40,7 @@ def test_speedup_and_never_reached():
 
 def test_mean_std_leaves_out_what_is_not_a_number():
     s = mean_std([1.0, 3.0, None, math.inf])
-    assert s == {"mean": 2.0, "std": 1.0, "n": 2, "excluded": 2}
+    assert s == {"mean": 2.0, "std": 1.0, "n": 2, "excluded": 2, "missing": 1, "infinite": 1}
     assert mean_std([None])["mean"] is None
     assert json_safe({"a": [math.inf, 1.0]}) == {"a": ["inf", 1.0]}
 
@@ -59,3 +59,16 @@ def test_seed_summary_against_the_random_arms_target():
 def test_target_kinds():
     assert Target("of_best", 0.9).level(RANDOM) == pytest.approx(0.81)
     assert Target("absolute", 0.75).level(RANDOM) == 0.75
+
+
+def test_report_says_unbounded_not_never_when_the_transfer_starts_at_the_target():
+    from ptt.compare import build_report, render_markdown
+    from ptt.config import TrainConfig
+
+    at_start = [(0, 0.9), (10, 0.9), (20, 0.91), (30, 0.9), (40, 0.9)]
+    report = build_report({"random": [RANDOM], "transfer": [at_start]}, TrainConfig(task="mr", eval_every=10,
+                          max_steps=40), "src", {"task": "sst2"}, Target())
+    assert report["speedup"]["infinite"] == 1 and report["speedup"]["mean"] is None
+    assert report["speedup_at_least"]["mean"] == 4.0  # 40 random steps / one 10-step eval interval
+    text = render_markdown(report)
+    assert "unbounded" in text and "never reached" not in text
