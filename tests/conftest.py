@@ -57,7 +57,16 @@ def tiny_models(tmp_path_factory) -> dict[str, str]:
     return {k: str(build_tiny(k, root / k)) for k in ("t5", "roberta", "bert", "bert_mlm")}
 
 
+DIST_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
+             "CROSS_RANK", "CROSS_SIZE")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without the rendezvous variables an in-process run set (a child must
+    not join, or collide with, this process's process group), plus `extra`."""
+    return {**{k: v for k, v in os.environ.items() if k not in DIST_VARS}, **extra}
+
+
 def run_ptt(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """The real `ptt` console script in a subprocess."""
-    return subprocess.run(["ptt", *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(["ptt", *args], capture_output=True, text=True, timeout=timeout, env=clean_env(**(env or {})))

@@ -14,7 +14,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ptt.checkpoint import load_prompt
-from tests.conftest import FIXTURES, run_ptt
+from tests.conftest import FIXTURES, run_ptt, clean_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,7 +37,7 @@ def test_two_rank_zero3_bf16_through_the_launcher(tiny_models, tmp_path):
            "--max-length", "24", "--max-steps", "16", "--eval-every", "8", "--batch-size", "8", "--lr", "0.3",
            "--log-every", "1", "--max-eval-examples", "32", "--output-dir", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+                          env=clean_env(PYTHONPATH=str(REPO)))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     config = json.loads((out / "config.json").read_text())
@@ -76,7 +76,7 @@ def test_transfer_compare_runs_under_the_launcher(tiny_models, tmp_path):
            "--eval-every", "1", "--batch-size", "4", "--max-length", "24", "--max-train-examples", "32",
            "--max-eval-examples", "16", "--precision", "fp32", "--ds-config", "zero3_bf16", "--output-dir", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+                          env=clean_env(PYTHONPATH=str(REPO)))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["seeds"] == [42] and report["source"]["task"] == "sst2"

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from ptt.checkpoint import load_prompt
+from tests.conftest import clean_env
 from tests.integration.test_launcher import REPO, free_port
 
 pytestmark = pytest.mark.skipif(shutil.which("deepspeed") is None, reason="the deepspeed launcher is not on PATH")
@@ -24,7 +25,7 @@ def ptt_args(backbone: str, out: Path) -> list[str]:
 
 
 def test_two_nodes_on_one_machine_match_one_node_with_two_ranks(tiny_models, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = clean_env(PYTHONPATH=str(REPO))
     one = subprocess.run(["deepspeed", "--num_gpus", "2", "--master_port", str(free_port()),
                           str(REPO / "launch" / "ptt_main.py"), *ptt_args(tiny_models["t5"], tmp_path / "one")],
                          capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path)

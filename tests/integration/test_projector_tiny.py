@@ -19,7 +19,7 @@ from ptt.projector import Projector, ProjectedPrompt, ProjectorShape
 from ptt.prompt import gathered
 from ptt.session import open_session
 from ptt.train import train_step
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, clean_env
 from tests.integration.test_bad_input import assert_clean_error
 from tests.integration.test_launcher import REPO, free_port
 from tests.integration.test_train_tiny import backbone_snapshot, tiny_cfg
@@ -153,7 +153,7 @@ def test_task_objective_two_rank_zero3_through_the_launcher(tiny_models, src_pro
            src_prompts["mr"], "--projector-hidden", "16", "--max-steps", "4", "--eval-every", "2", "--batch-size", "4",
            "--max-train-examples", "32", "--max-eval-examples", "16", "--max-length", "24",
            "--ds-config", "zero3_bf16", "--precision", "fp32", "--output-dir", str(out)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=clean_env(PYTHONPATH=str(REPO)))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     meta = json.loads((out / "projector.json").read_text())
     assert meta["tasks"] == ["sst2", "mr"] and [h["step"] for h in meta["history"]] == [2, 4]

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from ptt.checkpoint import load_prompt
-from tests.conftest import run_ptt
+from tests.conftest import run_ptt, clean_env
 from tests.integration.test_launcher import REPO, free_port
 
 FAILURE_BOUND_S = 30  # a dead rank ends the job within this many seconds (the launcher polls every second)
@@ -30,7 +30,7 @@ def launched(backbone, out, *extra, env=None):
     cmd = ["deepspeed", "--num_gpus", "2", "--master_port", str(free_port()), str(REPO / "launch" / "ptt_main.py"),
            *args(backbone, out, "--ds-config", "zero3_bf16", *extra)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
+                          env=clean_env(PYTHONPATH=str(REPO), **(env or {})))
 
 
 def leftover_processes(marker: str) -> list[str]:
