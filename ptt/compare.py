@@ -62,12 +62,9 @@ def compare(base: TrainConfig, source: str, seeds: int, output_dir: str | Path, 
 
 def check_source_fits(tensor, meta: dict, source: str, backbone: str) -> None:
     """Refuse before any training: a source prompt must match the target backbone's hidden size."""
-    from ptt.backbones import hidden_size, load_config
+    from ptt.backbones import hidden_size, load_config, require_hidden
 
-    hidden = hidden_size(load_config(backbone))
-    if tensor.shape[1] != hidden:
-        raise PttError(f"--source {source}: hidden size {tensor.shape[1]} (trained on {meta.get('backbone')}) does not "
-                       f"fit {backbone} (hidden size {hidden}); map it with a projector (`ptt transfer project`)")
+    require_hidden(tensor, meta, source, backbone, hidden_size(load_config(backbone)), "--source")
 
 
 def arm_config(base: TrainConfig, arm: str, seed: int, source: str, length: int, out: Path) -> TrainConfig:

@@ -44,19 +44,15 @@ def forward(session, batch: dict[str, torch.Tensor], use_prompt: bool = True) ->
 
 def eval_prompt(prompt: str, task: str | None = None, backbone: str | None = None, **overrides) -> dict:
     """Metrics of a saved prompt on `task` (default: its own), with the scorer used in training."""
-    from ptt.backbones import hidden_size, load_config
+    from ptt.backbones import hidden_size, load_config, require_hidden
     from ptt.checkpoint import load_prompt
-    from ptt.errors import PttError
     from ptt.config import TrainConfig
     from ptt.session import open_session
 
     tensor, meta = load_prompt(prompt)
     family = None if backbone else meta.get("family")  # another backbone: detect its family
     backbone = backbone or meta.get("backbone_path") or meta["backbone"]
-    hidden = hidden_size(load_config(backbone))
-    if tensor.shape[1] != hidden:
-        raise PttError(f"--prompt {prompt}: hidden size {tensor.shape[1]} (trained on {meta.get('backbone')}) does not "
-                       f"fit {backbone} (hidden size {hidden}); map it with a projector (`ptt transfer project`)")
+    require_hidden(tensor, meta, prompt, backbone, hidden_size(load_config(backbone)), "--prompt")
     cfg = TrainConfig(
         backbone=backbone,
         family=family, task=task or meta["task"],

@@ -17,7 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ptt import dist
-from ptt.backbones import detect_family, hidden_size, load_config
+from ptt.backbones import detect_family, hidden_size, load_config, local_path, require_hidden
 from ptt.checkpoint import atomic_write_json, save_prompt, tensor_sha256
 from ptt.config import TrainConfig
 from ptt.errors import PttError
@@ -32,9 +32,7 @@ def check_backbone(sources: list[dict], backbone: str, flag: str) -> int:
     """Hidden size of `backbone`; every prompt in `sources` must have it."""
     hidden = hidden_size(load_config(backbone))
     for s in sources:
-        if s["tensor"].shape[1] != hidden:
-            raise PttError(f"{flag} {s['path']}: hidden size {s['tensor'].shape[1]} (backbone "
-                           f"{s['meta'].get('backbone')}) but {backbone} has {hidden}")
+        require_hidden(s["tensor"], s["meta"], s["path"], backbone, hidden, flag)
     return hidden
 
 
@@ -164,7 +162,7 @@ def save_projector(output_dir, projector: Projector, meta: dict, source_backbone
     target_family = meta.pop("target_family", None) or detect_family(load_config(target_backbone))
     digest = tensor_sha256(torch.cat([state[k].flatten() for k in sorted(state)]))
     atomic_write_json(out / META, {**meta, "source_backbone": source_backbone, "target_backbone": target_backbone,
-                                   "target_backbone_path": _abs_if_local(target_backbone), "target_family": target_family,
+                                   "target_backbone_path": local_path(target_backbone), "target_family": target_family,
                                    "shape": projector.shape.to_dict(), "sha256": digest, "format": "ptt-projector-v1"})
 
 
@@ -205,6 +203,3 @@ def apply(projector_dir: str | Path, prompt_path: str, output_dir: str | Path) -
     save_prompt(output_dir, projected, out_meta)
     return {"output_dir": str(output_dir), "task": meta.get("task"), "shape": list(projected.shape)}
 
-
-def _abs_if_local(name: str) -> str | None:
-    return str(Path(name).resolve()) if Path(name).exists() else None

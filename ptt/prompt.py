@@ -11,7 +11,6 @@ from typing import Sequence
 import torch
 from torch import nn
 
-INITS = ("uniform", "vocab", "labels")
 VOCAB_TOP_K = 5000
 
 

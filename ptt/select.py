@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from ptt import dist
+from ptt.backbones import local_path
 from ptt.checkpoint import load_prompt
 from ptt.config import TrainConfig
 from ptt.errors import PttError
@@ -50,7 +49,7 @@ def rank_library(library: str, base: TrainConfig, sample: int = DEFAULT_SAMPLE) 
     from ptt.metrics import compute
     from ptt.session import open_session
 
-    backbone_id = _backbone_id(base.backbone)
+    backbone_id = local_path(base.backbone) or base.backbone
     usable, skipped = candidates(library, base.task, backbone_id, None)
     length = usable[0]["tensor"].shape[0]
     usable = [c for c in usable if c["tensor"].shape[0] == length]
@@ -83,6 +82,3 @@ def render_ranking(result: dict[str, Any]) -> str:
         lines.append(f"  skipped  {s['task']:<12} {s['path']} ({s['reason']})")
     return "\n".join(lines)
 
-
-def _backbone_id(name: str) -> str:
-    return str(Path(name).resolve()) if Path(name).exists() else name

@@ -12,7 +12,7 @@ import torch
 
 from ptt import __version__, dist
 from ptt.backbones import (detect_family, hidden_size, label_token_ids, load_config, load_model, load_tokenizer,
-                           max_positions)
+                           max_positions, require_hidden)
 from ptt.checkpoint import load_prompt
 from ptt.config import TrainConfig
 from ptt.data import load_files, load_task_split
@@ -172,11 +172,7 @@ def initial_prompt(cfg, task, tokenizer, backbone, family, hidden) -> tuple[torc
 
 def prompt_from_artifact(path: str, hidden: int, length: int, backbone: str) -> tuple[torch.Tensor, dict]:
     tensor, meta = load_prompt(path, flag="--init-from")
-    if tensor.shape[1] != hidden:
-        raise PttError(
-            f"--init-from {path}: prompt hidden size {tensor.shape[1]} (backbone {meta.get('backbone')}) does not fit "
-            f"{backbone} (hidden size {hidden}); map it with a projector (`ptt transfer project`) first"
-        )
+    require_hidden(tensor, meta, path, backbone, hidden, "--init-from")
     if tensor.shape[0] != length:
         raise PttError(f"--init-from {path}: prompt length {tensor.shape[0]} but --prompt-length {length}; "
                        f"pass --prompt-length {tensor.shape[0]}")

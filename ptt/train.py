@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ptt import dist
+from ptt.backbones import local_path
 from ptt.checkpoint import atomic_write_bytes, atomic_write_json, save_prompt
 from ptt.config import TrainConfig
 from ptt.encode import collate
@@ -221,14 +222,9 @@ def full_prompt(session) -> torch.Tensor:
 
 def artifact_meta(session, step: int, metrics: dict[str, float]) -> dict[str, Any]:
     cfg = session.cfg
-    return {"backbone": cfg.backbone, "backbone_path": backbone_path(cfg.backbone), "family": session.family, "task": session.task.name, "step": step,
+    return {"backbone": cfg.backbone, "backbone_path": local_path(cfg.backbone), "family": session.family, "task": session.task.name, "step": step,
             "metrics": metrics, "init": session.init_info, "seed": cfg.seed, "max_length": cfg.max_length,
             "model_type": session.facts["model_type"], "format": "ptt-prompt-v1"}
-
-
-def backbone_path(name: str) -> str | None:
-    """Absolute path of a local backbone folder, so the artifact loads from any working directory."""
-    return str(Path(name).resolve()) if Path(name).exists() else None
 
 
 def append_metrics(path: Path, row: dict[str, Any]) -> None:

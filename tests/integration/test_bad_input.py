@@ -161,11 +161,18 @@ def t5_prompt(tiny_models, tmp_path_factory):
     return out / "best"
 
 
+def copy_artifact(src, dst, truncate_tensor_by: int = 0):
+    """A copy of a prompt artifact, its safetensors file optionally cut short."""
+    dst.mkdir()
+    for f in src.iterdir():
+        data = f.read_bytes()
+        cut = truncate_tensor_by if f.suffix == ".safetensors" else 0
+        (dst / f.name).write_bytes(data[: len(data) - cut])
+    return dst
+
+
 def test_prompt_artifact_with_a_wrong_checksum(t5_prompt, tmp_path):
-    copy = tmp_path / "p"
-    copy.mkdir()
-    for f in t5_prompt.iterdir():
-        (copy / f.name).write_bytes(f.read_bytes())
+    copy = copy_artifact(t5_prompt, tmp_path / "p")
     meta = json.loads((copy / "prompt.json").read_text())
     meta["sha256"] = "f" * 64
     (copy / "prompt.json").write_text(json.dumps(meta))
@@ -173,11 +180,7 @@ def test_prompt_artifact_with_a_wrong_checksum(t5_prompt, tmp_path):
 
 
 def test_truncated_safetensors(t5_prompt, tmp_path):
-    copy = tmp_path / "p"
-    copy.mkdir()
-    for f in t5_prompt.iterdir():
-        data = f.read_bytes()
-        (copy / f.name).write_bytes(data[: len(data) - 40] if f.suffix == ".safetensors" else data)
+    copy = copy_artifact(t5_prompt, tmp_path / "p", truncate_tensor_by=40)
     assert_clean_error(invoke("eval", "--prompt", str(copy)), "--prompt", "truncated")
 
 
