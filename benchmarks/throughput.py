@@ -2,10 +2,12 @@
 """ptt vs PEFT prompt tuning: training throughput, where ptt's step goes, and T5 scoring speed.
 
 Both tools train the same soft prompt on the same frozen backbone (one set of random weights saved to a
-temporary folder and loaded by each), on the same SST-2 batches in the same order, with the same prompt
-length, batch size, max length, precision, step count, learning rate and AdamW. Padding is dynamic (to the
-longest row of each batch) for both; as the batches are identical, both compute identical shapes, and
-tokens/s counts real tokens (prompt + non-pad text). See benchmarks/README.md.
+temporary folder and loaded by each), on the same SST-2 training examples, with the same prompt length,
+batch size, max length, precision, step count, learning rate and AdamW. Padding is dynamic (to the longest
+row of each batch) for both. Each tool batches the examples its own way: ptt with its default
+length-grouped order, PEFT + Trainer with the Trainer's default random sampler, and, as further PEFT
+columns, the Trainer's `group_by_length` sampler and ptt's exact batches (identical shapes, which isolates
+the per-step cost). tokens/s counts real tokens (prompt + non-pad text). See benchmarks/README.md.
 
     python benchmarks/throughput.py                      # t5, roberta, minilm on this machine
     python benchmarks/throughput.py --backbone t5 --t5-config t5-v1_1-large --precision bf16   # on a GPU
@@ -37,7 +39,7 @@ from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArgu
 from ptt.backbones import label_token_ids, load_tokenizer  # noqa: E402
 from ptt.config import TrainConfig  # noqa: E402
 from ptt.encode import collate  # noqa: E402
-from ptt.order import global_batch  # noqa: E402
+from ptt.order import by_length, global_batch  # noqa: E402
 from ptt.tasks import get_task  # noqa: E402
 
 TOKENIZERS = REPO / "tests" / "fixtures" / "tokenizers"
@@ -56,7 +58,10 @@ T5_SHAPES = {
 # name: (hidden, layers, heads, intermediate)
 ROBERTA_SHAPES = {"tiny": (32, 2, 2, 64), "roberta-base-4l": (768, 4, 12, 3072),
                   "roberta-base": (768, 12, 12, 3072), "roberta-large": (1024, 24, 16, 4096)}
-SEED = 42  # ptt's TrainConfig seed: fixes the batch order both tools read
+SEED = 42  # ptt's TrainConfig seed and the Trainer's seed
+# PEFT columns: the Trainer's train_sampling_strategy, or "same" (ptt's batches, read in order)
+PEFT_ORDERS = {"random": "the Trainer's default RandomSampler", "group_by_length": "the Trainer's group_by_length "
+               "(LengthGroupedSampler)", "same": "ptt's own batches, read in order (identical shapes)"}
 FAMILY = {"t5": "seq2seq", "roberta": "masked_lm", "minilm": "encoder"}
 MINILM_SKIP = ("PEFT's FEATURE_EXTRACTION prompt tuning returns hidden states and no loss; a Trainer run would need "
                "a hand-written compute_loss re-implementing ptt's pooled-cosine verbalizer, which is not PEFT's own "
@@ -83,11 +88,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-examples", type=int, default=128, help="dev examples for the T5 scoring comparison")
     p.add_argument("--eval-batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    p.add_argument("--batch-order", choices=["grouped", "random"], default=TrainConfig.batch_order,
+                   help="ptt --batch-order")
+    p.add_argument("--peft-orders", default="random,group_by_length,same",
+                   help="comma-separated PEFT columns: " + ", ".join(f"{k} ({v})" for k, v in PEFT_ORDERS.items())
+                        + "; the first is the headline ratio's baseline")
     p.add_argument("--peak-tflops", type=float, default=790.0, help="peak dense TFLOP/s for MFU (GPU only)")
     p.add_argument("--json", default=None, help="also write the results here")
     o = p.parse_args(argv)
     if not 0 <= o.warmup < o.steps or o.rounds < 1:
         p.error("need 0 <= --warmup < --steps and --rounds >= 1")
+    o.peft_orders = [v.strip() for v in o.peft_orders.split(",") if v.strip()]
+    if not o.peft_orders or set(o.peft_orders) - set(PEFT_ORDERS):
+        p.error(f"--peft-orders {','.join(o.peft_orders)}: choose from {', '.join(PEFT_ORDERS)}")
     return o
 
 
@@ -160,20 +173,22 @@ def _proc_kib(key: str) -> int:
     return int(re.search(rf"^{key}:\s+(\d+)", Path("/proc/self/status").read_text(), re.M).group(1))
 
 
-def step_stats(rows: list[dict], o) -> list[dict]:
-    """Per step: real tokens (prompt + non-pad text) and computed positions (batch x (prompt + padded width))."""
-    out = []
-    for step in range(o.steps):
-        lens = [len(rows[i]["input_ids"]) for i in global_batch(len(rows), SEED, step, o.batch_size)]
-        out.append({"real": sum(lens) + len(lens) * o.prompt_length,
-                    "computed": len(lens) * (o.prompt_length + max(lens))})
-    return out
+def batch_stats(lengths: list[int], o) -> dict:
+    """One batch: real tokens (prompt + non-pad text) and computed positions (batch x (prompt + padded width))."""
+    return {"real": sum(lengths) + len(lengths) * o.prompt_length,
+            "computed": len(lengths) * (o.prompt_length + max(lengths))}
 
 
-def summarize(rounds: list[list[float]], stats: list[dict], o) -> dict:
-    """Pooled over the rounds' steps after warm-up: samples/s, tokens/s, mean and median step time."""
-    timed = [d for ds in rounds for d in ds[o.warmup:]]
-    kept = [s for ds in rounds for s in stats[o.warmup:len(ds)]]
+def ptt_batches(rows: list[dict], o) -> list[list[int]]:
+    """The global batches ptt reads in the timed steps (its own pure order function)."""
+    lengths = tuple(len(r["input_ids"]) for r in rows) if o.batch_order == "grouped" else None
+    return [global_batch(len(rows), SEED, step, o.batch_size, lengths) for step in range(o.steps)]
+
+
+def summarize(runs: list[dict], o) -> dict:
+    """Pooled over the runs' steps after warm-up: samples/s, tokens/s, mean and median step time."""
+    timed = [d for r in runs for d in r["durations"][o.warmup:]]
+    kept = [s for r in runs for s in r["stats"][o.warmup:len(r["durations"])]]
     total = sum(timed)
     return {"samples_per_s": o.batch_size * len(timed) / total, "tokens_per_s": sum(s["real"] for s in kept) / total,
             "step_ms": 1000 * total / len(timed), "step_ms_median": 1000 * statistics.median(timed),
@@ -181,12 +196,12 @@ def summarize(rounds: list[list[float]], stats: list[dict], o) -> dict:
             "real_tokens_per_step": sum(s["real"] for s in kept) / len(kept)}
 
 
-def merge_rounds(runs: list[dict], stats: list[dict], o) -> dict:
+def merge_rounds(runs: list[dict], o) -> dict:
     """One tool's rounds -> one result: pooled timings, the largest peak memory, extras from round 1."""
-    out = {k: v for k, v in runs[0].items() if k != "durations"}
-    out.update(summarize([r["durations"] for r in runs], stats, o))
+    out = {k: v for k, v in runs[0].items() if k not in ("durations", "stats")}
+    out.update(summarize(runs, o))
     out["peak_mem_mib"] = max(r["peak_mem_mib"] for r in runs)
-    out["round_samples_per_s"] = [summarize([r["durations"]], stats, o)["samples_per_s"] for r in runs]
+    out["round_samples_per_s"] = [summarize([r], o)["samples_per_s"] for r in runs]
     out["step_ms_by_round"] = [[round(1000 * d, 1) for d in r["durations"]] for r in runs]
     return out
 
@@ -196,7 +211,7 @@ def ptt_config(o, backbone: str, out_dir: str) -> TrainConfig:
     return TrainConfig(backbone=backbone, task=o.task, prompt_length=o.prompt_length, max_length=o.seq_len,
                        max_steps=total, eval_every=total, batch_size=o.batch_size, lr=o.lr, precision=o.precision,
                        ds_config=o.ds_config, max_train_examples=o.train_examples, max_eval_examples=o.eval_examples,
-                       eval_batch_size=o.eval_batch_size, output_dir=out_dir, seed=SEED)
+                       eval_batch_size=o.eval_batch_size, output_dir=out_dir, seed=SEED, batch_order=o.batch_order)
 
 
 @contextlib.contextmanager
@@ -228,7 +243,7 @@ def run_ptt(o, backbone: str, stats: list[dict], first: bool) -> dict:
                 marks.append(time.perf_counter())
                 assert tokens == stats[step]["real"], "ptt read other batches than the benchmark planned"
             res = {"durations": [b - a for a, b in zip(marks, marks[1:])], "peak_mem_mib": memory_peak_mib(base),
-                   "threads": torch.get_num_threads()}
+                   "threads": torch.get_num_threads(), "stats": stats, "batch_order": o.batch_order}
             if first:
                 res.update(breakdown_ms=breakdown(session, o), flop_params=flop_params(session.model.backbone),
                            optimizer=session.optimizer_name, zero_stage=session.facts["zero_stage"])
@@ -312,28 +327,31 @@ class StepClock(TrainerCallback):
         self.marks.append(time.perf_counter())
 
 
-class OrderedTrainer(Trainer):
-    """Reads the dataset in order: it is laid out so that its batch s is ptt's batch s."""
+class RecordingCollator:
+    """The Trainer's collator, noting each batch's real tokens and computed positions as it builds it."""
 
-    def _get_train_sampler(self, *args, **kwargs):
-        return torch.utils.data.SequentialSampler(self.train_dataset)
+    def __init__(self, collate_fn, o):
+        self.collate_fn, self.o, self.stats = collate_fn, o, []
+
+    def __call__(self, features):
+        self.stats.append(batch_stats([len(f["input_ids"]) for f in features], self.o))
+        return self.collate_fn(features)
 
 
-def peft_examples(kind: str, rows: list[dict], o, tok) -> list[dict]:
-    """ptt's encoded rows in ptt's batch order, with PEFT-style labels (text-to-text, or masked-LM)."""
+def peft_examples(kind: str, rows: list[dict], o, tok, order: list[int]) -> list[dict]:
+    """ptt's encoded rows (in `order`), with PEFT-style labels (text-to-text, or masked-LM)."""
     words = get_task(o.task).label_words[FAMILY[kind]]
     targets = [tok(w)["input_ids"] for w in words] if kind == "t5" else label_token_ids(tok, words)
     out = []
-    for step in range(o.steps):
-        for i in global_batch(len(rows), SEED, step, o.batch_size):
-            r = rows[i]
-            ex = {"input_ids": r["input_ids"], "attention_mask": [1] * len(r["input_ids"])}
-            if kind == "t5":
-                ex["labels"] = targets[r["label"]]  # label word + eos
-            else:  # the MLM loss is not shifted: -100 everywhere but the <mask> slot
-                ex["labels"] = [-100] * len(r["input_ids"])
-                ex["labels"][r["mask_pos"]] = targets[r["label"]]
-            out.append(ex)
+    for i in order:
+        r = rows[i]
+        ex = {"input_ids": r["input_ids"], "attention_mask": [1] * len(r["input_ids"])}
+        if kind == "t5":
+            ex["labels"] = targets[r["label"]]  # label word + eos
+        else:  # the MLM loss is not shifted: -100 everywhere but the <mask> slot
+            ex["labels"] = [-100] * len(r["input_ids"])
+            ex["labels"][r["mask_pos"]] = targets[r["label"]]
+        out.append(ex)
     return out
 
 
@@ -352,26 +370,31 @@ def peft_model(kind: str, path: str, precision: str, prompt_length: int):
     return get_peft_model(base, PromptTuningConfig(task_type=task, num_virtual_tokens=prompt_length))
 
 
-def run_peft(o, kind: str, path: str, rows: list[dict], eval_rows: list[dict], first: bool) -> dict:
-    """PEFT prompt tuning driven by transformers.Trainer, timed by a callback; T5 generate scoring in round 1."""
+def run_peft(o, kind: str, path: str, rows: list[dict], eval_rows: list[dict], first: bool, order: str,
+             batches: list[list[int]]) -> dict:
+    """PEFT prompt tuning driven by transformers.Trainer, timed by a callback; T5 generate scoring in round 1.
+    `order`: the Trainer's train_sampling_strategy over all training rows, or "same": ptt's `batches`, laid
+    out in order and read sequentially."""
     from transformers import DataCollatorForSeq2Seq
 
     precision, tok = resolve_precision(o), load_tokenizer(path)
+    same = order == "same"
     with tempfile.TemporaryDirectory() as tmp, without_launcher_env():
         base = memory_mark()
-        model, examples = peft_model(kind, path, precision, o.prompt_length), peft_examples(kind, rows, o, tok)
+        layout = [i for b in batches for i in b] if same else list(range(len(rows)))
+        model, examples = peft_model(kind, path, precision, o.prompt_length), peft_examples(kind, rows, o, tok, layout)
         args = TrainingArguments(
             output_dir=tmp, per_device_train_batch_size=o.batch_size, max_steps=o.steps, learning_rate=o.lr,
             optim="adamw_torch", lr_scheduler_type="constant", weight_decay=0.0, max_grad_norm=1.0, report_to=[],
             logging_steps=o.steps, save_strategy="no", use_cpu=not on_cuda(), bf16=precision == "bf16",
-            dataloader_num_workers=0, remove_unused_columns=False, seed=SEED, disable_tqdm=True)
-        clock = StepClock()
-        trainer = OrderedTrainer(model=model, args=args, train_dataset=examples, callbacks=[clock],
-                                 data_collator=DataCollatorForSeq2Seq(tok, padding="longest"))
+            dataloader_num_workers=0, remove_unused_columns=False, seed=SEED, disable_tqdm=True,
+            train_sampling_strategy="sequential" if same else order)
+        clock, collator = StepClock(), RecordingCollator(DataCollatorForSeq2Seq(tok, padding="longest"), o)
+        trainer = Trainer(model=model, args=args, train_dataset=examples, callbacks=[clock], data_collator=collator)
         trainer.remove_callback(PrinterCallback)  # keep the console for the tables
         trainer.train()
-        res = {"durations": [b - a for a, b in zip(clock.marks, clock.marks[1:])],
-               "peak_mem_mib": memory_peak_mib(base), "threads": torch.get_num_threads(),
+        res = {"durations": [b - a for a, b in zip(clock.marks, clock.marks[1:])], "stats": collator.stats[:o.steps],
+               "order": order, "peak_mem_mib": memory_peak_mib(base), "threads": torch.get_num_threads(),
                "model_wrapped": type(trainer.model_wrapped).__name__,
                "decoder_steps": statistics.mean(len(e["labels"]) for e in examples) if kind == "t5" else 0}
         if first and kind == "t5":
@@ -381,7 +404,8 @@ def run_peft(o, kind: str, path: str, rows: list[dict], eval_rows: list[dict], f
 
 @torch.no_grad()
 def generate_classify(model, tok, rows: list[dict], o) -> dict:
-    """PEFT model.generate(max_new_tokens=3), then an exact string match against the label words, timed."""
+    """PEFT model.generate(max_new_tokens=3), then an exact string match against the label words, timed. Rows
+    are batched longest first, as ptt's predict batches them, so that both scorers see the same shapes."""
     words, device = list(get_task(o.task).label_words["seq2seq"]), next(model.parameters()).device
     model.eval()
 
@@ -392,10 +416,15 @@ def generate_classify(model, tok, rows: list[dict], o) -> dict:
         return [t.strip() for t in tok.batch_decode(out, skip_special_tokens=True)]
 
     run(rows[: o.eval_batch_size])  # warm-up
+    order = by_length(range(len(rows)), [len(r["input_ids"]) for r in rows])  # batched as ptt's predict batches
     sync()
     t = time.perf_counter()
-    texts = [s for i in range(0, len(rows), o.eval_batch_size) for s in run(rows[i: i + o.eval_batch_size])]
+    done = [s for i in range(0, len(rows), o.eval_batch_size)
+            for s in run([rows[j] for j in order[i: i + o.eval_batch_size]])]
     dt = time.perf_counter() - t
+    texts = [""] * len(rows)
+    for j, text in zip(order, done):
+        texts[j] = text
     preds = [words.index(s) if s in words else None for s in texts]
     return {"examples_per_s": len(rows) / dt, "examples": len(rows), "invalid": preds.count(None),
             "accuracy": sum(p == r["label"] for p, r in zip(preds, rows)) / len(rows),
@@ -412,19 +441,26 @@ def run_backbone(kind: str, o, root: Path) -> dict:
     cfg, tok, task = ptt_config(o, path, str(root / "unused")), load_tokenizer(path), get_task(o.task)
     rows = encode_split(cfg, task, tok, FAMILY[kind], "train")
     eval_rows = encode_split(cfg, task, tok, FAMILY[kind], "eval") if kind == "t5" else []
-    stats, runs = step_stats(rows, o), {"ptt": [], "peft": []}
+    batches = ptt_batches(rows, o)
+    stats = [batch_stats([len(rows[i]["input_ids"]) for i in b], o) for b in batches]
+    tools = ["ptt"] + ([] if kind == "minilm" else o.peft_orders)
+    runs: dict[str, list[dict]] = {t: [] for t in tools}
     for r in range(o.rounds):
-        for tool in ("ptt", "peft") if r % 2 == 0 else ("peft", "ptt"):
+        for tool in tools if r % 2 == 0 else tools[::-1]:
             if tool == "ptt":
                 runs["ptt"].append(run_ptt(o, path, stats, first=r == 0))
-            elif kind != "minilm":
-                runs["peft"].append(run_peft(o, kind, path, rows, eval_rows, first=r == 0))
+            else:  # T5 generate scoring once, with the headline column's model
+                first = r == 0 and tool == o.peft_orders[0]
+                runs[tool].append(run_peft(o, kind, path, rows, eval_rows, first, tool, batches))
     res = {"backbone": kind, "shape": shape, "family": FAMILY[kind], "precision": resolve_precision(o),
-           "device": torch.cuda.get_device_name() if on_cuda() else "cpu",
-           "ptt": merge_rounds(runs["ptt"], stats, o), "peft": {"skipped": MINILM_SKIP}, "ratio": None}
-    if runs["peft"]:
-        res["peft"] = merge_rounds(runs["peft"], stats, o)
-        res["ratio"] = res["ptt"]["samples_per_s"] / res["peft"]["samples_per_s"]
+           "device": torch.cuda.get_device_name() if on_cuda() else "cpu", "ptt": merge_rounds(runs["ptt"], o),
+           "peft": {"skipped": MINILM_SKIP}, "peft_orders": {}, "ratio": None, "ratios": {}}
+    for order in tools[1:]:
+        res["peft_orders"][order] = merged = merge_rounds(runs[order], o)
+        res["ratios"][order] = {"samples": res["ptt"]["samples_per_s"] / merged["samples_per_s"],
+                                "tokens": res["ptt"]["tokens_per_s"] / merged["tokens_per_s"]}
+    if len(tools) > 1:
+        res["peft"], res["ratio"] = res["peft_orders"][tools[1]], res["ratios"][tools[1]]["samples"]
     add_flops(res, o)
     return res
 
@@ -433,7 +469,7 @@ def add_flops(res: dict, o) -> None:
     """Model FLOPs per step = 4 * (N_enc * T_enc + N_dec * T_dec): forward 2NT plus an activation-only backward
     2NT. T_enc = batch x (prompt + padded width); T_dec = batch x decoder steps (ptt 1; PEFT label + eos)."""
     n = res["ptt"]["flop_params"]
-    for r in (res["ptt"], res["peft"]):
+    for r in (res["ptt"], *res["peft_orders"].values()):
         if "samples_per_s" in r:
             t_dec = o.batch_size * r.get("decoder_steps", 1) if n["decoder"] else 0
             r["flops_per_step"] = 4 * (n["encoder"] * r["computed_positions_per_step"] + n["decoder"] * t_dec)
@@ -442,40 +478,48 @@ def add_flops(res: dict, o) -> None:
 
 
 def print_backbone(res: dict, o) -> None:
-    """The table, the ratio line, ptt's step breakdown, the FLOP count and MFU (GPU), T5 scoring speed."""
-    p, q = res["ptt"], res["peft"]
+    """The table (ptt and each PEFT column), the ratio lines, ptt's step breakdown, the FLOP count and MFU
+    (GPU), T5 scoring speed."""
+    p, cols = res["ptt"], res["peft_orders"]
     print(f"\n== {res['backbone']} ({res['shape']}, {res['family']}) | {res['device']}, {res['precision']}, "
           f"torch threads {p['threads']} | prompt {o.prompt_length}, batch {o.batch_size}, max len {o.seq_len} "
-          f"(dynamic padding, same batches), {o.rounds} round(s) x {o.steps} steps, first {o.warmup} left out ==")
+          f"(dynamic padding), {o.rounds} round(s) x {o.steps} steps, first {o.warmup} left out ==")
     rows = [("samples/s", "samples_per_s", ".2f", 1), ("tokens/s (non-pad)", "tokens_per_s", ".0f", 1),
             ("mean step time (ms)", "step_ms", ".1f", 1), ("median step time (ms)", "step_ms_median", ".1f", 1),
+            ("computed positions/step", "computed_positions_per_step", ".0f", 1),
             ("peak memory (MiB)", "peak_mem_mib", ".0f", 1)]
     if on_cuda():
         rows += [("model TFLOPs/step", "flops_per_step", ".3f", 1e-12), ("MFU (%)", "mfu", ".2f", 100)]
-    print(f"  {'':<24}{'ptt':>14}{'PEFT + Trainer':>18}")
+    heads = [f"ptt {p['batch_order']}"] + [f"PEFT {k}" for k in cols]
+    width = max(14, *(len(h) + 2 for h in heads))
+    print(f"  {'':<24}" + "".join(f"{h:>{width}}" for h in heads))
     for name, key, spec, scale in rows:
-        cells = ["-" if key not in r else format(scale * r[key], spec) for r in (p, q)]
-        print(f"  {name:<24}{cells[0]:>14}{cells[1]:>18}")
+        cells = ["-" if key not in r else format(scale * r[key], spec) for r in (p, *cols.values())]
+        print(f"  {name:<24}" + "".join(f"{c:>{width}}" for c in cells))
     if on_cuda():
         n = p["flop_params"]
+        dec = next(iter(cols.values()), {}).get("decoder_steps", 0)
         print(f"  model FLOPs/step = 4*(N_enc*T_enc + N_dec*T_dec), N_enc={n['encoder']:,} N_dec={n['decoder']:,} "
-              f"non-embedding params, T_enc={p['computed_positions_per_step']:.0f} positions/step (prompt + padded "
-              f"text), T_dec = batch x decoder steps (ptt 1, PEFT {q.get('decoder_steps', 0):g}); "
-              f"MFU against {o.peak_tflops:g} TFLOP/s")
-    pad = 100 - 100 * p["real_tokens_per_step"] / p["computed_positions_per_step"]
-    print(f"  peak memory: {MEMORY_METHOD}; padding is {pad:.0f}% of computed positions; ptt: {p['optimizer']}, "
-          f"ZeRO stage {p['zero_stage']}")
+              f"non-embedding params, T_enc = computed positions/step (prompt + padded text), T_dec = batch x "
+              f"decoder steps (ptt 1, PEFT {dec:g}); MFU against {o.peak_tflops:g} TFLOP/s")
+    pads = ", ".join(f"{h} {100 - 100 * r['real_tokens_per_step'] / r['computed_positions_per_step']:.0f}%"
+                     for h, r in zip(heads, (p, *cols.values())))
+    print(f"  padding share of computed positions: {pads}")
+    for k in cols:
+        print(f"  PEFT {k}: PEFT prompt tuning + Trainer; batches: {PEFT_ORDERS[k]}")
+    print(f"  peak memory: {MEMORY_METHOD}; ptt: {p['optimizer']}, ZeRO stage {p['zero_stage']}")
     if res["ratio"] is None:
-        print(f"  PEFT skipped: {q['skipped']}")
-    else:
+        print(f"  PEFT skipped: {res['peft']['skipped']}")
+    for order, q in cols.items():
+        ratio = res["ratios"][order]
         each = ", ".join(f"{a / b:.2f}x" for a, b in zip(p["round_samples_per_s"], q["round_samples_per_s"]))
-        print(f"  ptt/PEFT training throughput: {res['ratio']:.2f}x"
-              + (f" (per round: {each})" if o.rounds > 1 else ""))
+        print(f"  ptt/PEFT training throughput vs PEFT {order}: {ratio['samples']:.2f}x samples/s, "
+              f"{ratio['tokens']:.2f}x non-pad tokens/s" + (f" (samples/s per round: {each})" if o.rounds > 1 else ""))
     total = sum(p["breakdown_ms"].values())
     parts = ", ".join(f"{k} {v:.1f} ms ({100 * v / total:.0f}%)" for k, v in p["breakdown_ms"].items())
     print(f"  where ptt's step goes ({o.breakdown_steps} extra steps, timed around engine calls): {parts}")
-    if "scoring" in p:
-        print_scoring(p["scoring"], q["scoring"], o)
+    if "scoring" in p and "scoring" in res["peft"]:
+        print_scoring(p["scoring"], res["peft"]["scoring"], o)
 
 
 def print_scoring(rank: dict, gen: dict, o) -> None:
@@ -499,10 +543,11 @@ def main(argv=None) -> list[dict]:
         for kind in ["t5", "roberta", "minilm"] if o.backbone == "all" else [o.backbone]:
             results.append(run_backbone(kind, o, Path(root)))
             print_backbone(results[-1], o)
-    print("\n== summary: ptt/PEFT training throughput (samples/s, pooled over rounds) ==")
+    print("\n== summary: ptt/PEFT training throughput (samples/s, pooled over rounds), per PEFT column ==")
     for r in results:
-        ratio = "PEFT skipped" if r["ratio"] is None else f"ptt/PEFT {r['ratio']:.2f}x"
-        print(f"  {r['backbone']:<8} {r['shape']:<18} ptt {r['ptt']['samples_per_s']:9.2f}/s   {ratio}")
+        ratios = "   ".join(f"vs PEFT {k} {v['samples']:.2f}x" for k, v in r["ratios"].items())
+        print(f"  {r['backbone']:<8} {r['shape']:<18} ptt {r['ptt']['samples_per_s']:9.2f}/s   "
+              + (ratios or "PEFT skipped"))
     if o.json:
         Path(o.json).write_text(json.dumps({"args": vars(o), "results": results}, indent=2, default=str))
     return results

@@ -7,13 +7,7 @@
 set -euo pipefail
 OUT=${1:-runs/transfer-study}
 TASKS=(sst2 mr snli mnli)
-COMMON=(--backbone minilm --prompt-length 20 --max-eval-examples 500)
-
-for task in "${TASKS[@]}"; do
-  if [[ ! -f "$OUT/prompts/$task/summary.json" ]]; then
-    ptt train --task "$task" "${COMMON[@]}" --max-steps 200 --eval-every 50 --output-dir "$OUT/prompts/$task" --overwrite
-  fi
-done
+"$(dirname "$0")/train_prompts.sh" "$OUT" "${TASKS[@]}"
 
 prompts=()
 for task in "${TASKS[@]}"; do prompts+=(--prompts "$OUT/prompts/$task/best"); done

@@ -35,6 +35,8 @@ TRAIN_FLAGS: dict[str, tuple] = {
     "batch_size": (int, "Global batch size (micro batch x accumulation x ranks)."),
     "micro_batch_size": (int, "Per-rank batch per forward pass (default: the whole per-rank share)."),
     "eval_batch_size": (int, "Per-rank evaluation batch."),
+    "batch_order": (str, "grouped (batches of similar-length examples, less padding; each epoch still sees every "
+                         "example once) or random."),
     "lr": (float, "Learning rate (AdamW)."),
     "weight_decay": (float, "AdamW weight decay."),
     "warmup_steps": (int, "Linear warmup steps, then constant."),

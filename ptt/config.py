@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ptt.errors import PttError
+from ptt.order import BATCH_ORDERS
 from ptt.tasks import get_task
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -53,6 +54,8 @@ class TrainConfig:
     micro_batch_size: int | None = None
     """Per-rank batch per forward; None = as large as the global batch allows."""
     eval_batch_size: int = 64
+    batch_order: str = "grouped"
+    """grouped (examples of similar length batched together, see ptt.order) or random."""
     lr: float = 0.1
     weight_decay: float = 0.0
     warmup_steps: int = 0
@@ -78,6 +81,7 @@ class TrainConfig:
         _choice("--precision", self.precision, PRECISIONS)
         _choice("--data-source", self.data_source, ("local", "hub"))
         _choice("--on-nonfinite", self.on_nonfinite, ("stop", "skip"))
+        _choice("--batch-order", self.batch_order, BATCH_ORDERS)
         get_task(self.task)  # an unknown --task fails here, before any model is loaded
         if self.family is not None:
             _choice("--family", self.family, ("seq2seq", "masked_lm", "encoder"))
@@ -123,6 +127,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         names = {f.name for f in dataclasses.fields(cls)}
+        d = {"batch_order": "random", **d}  # run folders from before the field existed read the random stream
         return cls(**{k: v for k, v in d.items() if k in names})
 
     @classmethod

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from ptt import dist
 from ptt.encode import collate
 from ptt.metrics import compute
-from ptt.order import eval_shard
+from ptt.order import by_length, eval_shard
 
 
 @torch.no_grad()
 def predict(session, rows: list[dict], use_prompt: bool = True) -> list[int]:
     """Predicted label index of every row (all ranks take part and all get the full list)."""
-    shard = eval_shard(len(rows), dist.rank(), dist.world_size())
+    # longest first: batches of similar widths pad less; predictions are mapped back to rows by index
+    shard = by_length(eval_shard(len(rows), dist.rank(), dist.world_size()), [len(r["input_ids"]) for r in rows])
     size = session.cfg.eval_batch_size
     pairs = []
     for start in range(0, len(shard), size):
@@ -42,23 +45,28 @@ def forward(session, batch: dict[str, torch.Tensor], use_prompt: bool = True) ->
     )
 
 
+def scoring_config(meta: dict, length: int, task: str, base=None, **overrides):
+    """A config that only scores prompts of `length` made for the backbone in `meta` (an artifact's json):
+    its backbone, family and max_length, `base`'s other settings, no training (one step, one row per rank)."""
+    from ptt.config import TrainConfig
+
+    fields = dict(backbone=meta.get("backbone_path") or meta["backbone"], family=meta.get("family"), task=task,
+                  prompt_length=length, init_from=None, max_length=meta.get("max_length", 128), max_steps=1,
+                  eval_every=1, batch_size=dist.world_size(), micro_batch_size=None)
+    return replace(base or TrainConfig(), **{**fields, **overrides})
+
+
 def eval_prompt(prompt: str, task: str | None = None, backbone: str | None = None, **overrides) -> dict:
     """Metrics of a saved prompt on `task` (default: its own), with the scorer used in training."""
     from ptt.backbones import hidden_size, load_config, require_hidden
     from ptt.checkpoint import load_prompt
-    from ptt.config import TrainConfig
     from ptt.session import open_session
 
     tensor, meta = load_prompt(prompt)
-    family = None if backbone else meta.get("family")  # another backbone: detect its family
-    backbone = backbone or meta.get("backbone_path") or meta["backbone"]
-    require_hidden(tensor, meta, prompt, backbone, hidden_size(load_config(backbone)), "--prompt")
-    cfg = TrainConfig(
-        backbone=backbone,
-        family=family, task=task or meta["task"],
-        prompt_length=tensor.shape[0], init_from=str(prompt), max_length=meta.get("max_length", 128),
-        max_steps=1, eval_every=1, batch_size=dist.world_size(), **overrides,  # no training: any valid batch
-    )
+    if backbone:  # another backbone: detect its family
+        overrides.update(backbone=backbone, family=None)
+    cfg = scoring_config(meta, tensor.shape[0], task or meta["task"], init_from=str(prompt), **overrides)
+    require_hidden(tensor, meta, prompt, cfg.backbone, hidden_size(load_config(cfg.backbone)), "--prompt")
     session = open_session(cfg, need_train_data=False)
     try:
         return {"task": session.task.name, "prompt": str(prompt), **evaluate(session)}

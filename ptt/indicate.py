@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,6 +19,7 @@ def run_indicators(prompts: Sequence[str], output_dir: str | Path, transfer_matr
                    base: TrainConfig | None = None) -> dict[str, Any]:
     """Indicator matrices over `prompts` (one backbone), written as json/csv/png; with a transfer matrix
     from `ptt transfer eval`, the Spearman and Kendall correlations too."""
+    from ptt.evaluate import scoring_config
     from ptt.indicators import indicator_matrices
     from ptt.session import open_session
 
@@ -27,10 +27,7 @@ def run_indicators(prompts: Sequence[str], output_dir: str | Path, transfer_matr
     labels = row_labels(sources)
     transfer = load_transfer_matrix(transfer_matrix, labels) if transfer_matrix else None
     meta, tensor = sources[0]["meta"], sources[0]["tensor"]
-    cfg = replace(base or TrainConfig(), backbone=meta.get("backbone_path") or meta["backbone"],
-                  family=meta.get("family"), task=_known_task(meta.get("task")), prompt_length=tensor.shape[0],
-                  init_from=None, max_length=meta.get("max_length", 128), max_steps=1, eval_every=1,
-                  batch_size=dist.world_size(), micro_batch_size=None, max_eval_examples=1)
+    cfg = scoring_config(meta, tensor.shape[0], _known_task(meta.get("task")), base, max_eval_examples=1)
     session = open_session(cfg, need_train_data=False)
     try:
         matrices = indicator_matrices(session, [s["tensor"] for s in sources])

@@ -41,10 +41,18 @@ class Session:
     hf_ds_config: Any = None  # keeps transformers' weak reference alive while ZeRO-3 builds the model
     facts: dict[str, Any] = field(default_factory=dict)
     views: dict[str, tuple] = field(default_factory=dict)
+    lengths_cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def device(self) -> torch.device:
         return dist.device()
+
+    def train_lengths(self) -> tuple[int, ...]:
+        """Token count of every training row (what length-grouped batches sort by), computed once per task."""
+        rows, cached = self.train_rows, self.lengths_cache
+        if cached.get("rows") is not rows:
+            cached.update(rows=rows, lengths=tuple(len(r["input_ids"]) for r in rows))
+        return cached["lengths"]
 
     def use_task(self, name: str, need_train_data: bool = True) -> None:
         """Point this session (same backbone and engine) at another task: its data and its label words.

@@ -142,7 +142,8 @@ def train_step(session: Session, step: int) -> tuple[float, int]:
     """
     cfg, engine = session.cfg, session.engine
     micro, accum = cfg.batch_plan(dist.world_size())
-    indices = global_batch(len(session.train_rows), cfg.seed, step, cfg.batch_size)
+    lengths = session.train_lengths() if cfg.batch_order == "grouped" else None
+    indices = global_batch(len(session.train_rows), cfg.seed, step, cfg.batch_size, lengths)
     total, tokens = 0.0, 0
     for part in rank_micro_batches(indices, dist.rank(), dist.world_size(), micro):
         maybe_fail("raise", step + 1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -66,15 +65,11 @@ def transfer_matrix(prompts: Sequence[str], tasks: Sequence[str], output_dir: st
 
 def score_on_task(sources, task: str, include_random: bool, base: TrainConfig | None) -> dict:
     """{row index or RANDOM_ROW: metrics}: one session (backbone + data) per task, prompts swapped in."""
-    from ptt.evaluate import evaluate
+    from ptt.evaluate import evaluate, scoring_config
     from ptt.session import open_session
 
     meta, tensor = sources[0]["meta"], sources[0]["tensor"]
-    cfg = replace(base or TrainConfig(), backbone=meta.get("backbone_path") or meta["backbone"],
-                  family=meta.get("family"), task=task, prompt_length=tensor.shape[0], init_from=None,
-                  max_length=meta.get("max_length", 128), max_steps=1, eval_every=1, batch_size=dist.world_size(),
-                  micro_batch_size=None)
-    session = open_session(cfg, need_train_data=False)
+    session = open_session(scoring_config(meta, tensor.shape[0], task, base), need_train_data=False)
     try:
         out: dict = {}
         if include_random:  # the session's own initial prompt: `--init` with `--seed`, never trained

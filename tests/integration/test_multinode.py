@@ -3,7 +3,6 @@ train the same prompt as one node with two ranks (CPU, fp32, ZeRO-3)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 
@@ -14,7 +13,7 @@ from click.testing import CliRunner
 
 from ptt.checkpoint import load_prompt, save_prompt
 from ptt.cli import main
-from ptt.config import TrainConfig
+
 from ptt.projector import Projector, ProjectedPrompt, ProjectorShape
 from ptt.prompt import gathered
 from ptt.session import open_session

@@ -4,7 +4,6 @@ uninterrupted run's prompt bit for bit; a dying rank ends the whole job quickly;
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time

@@ -45,8 +45,8 @@ def test_compare_arms_share_data_order_and_seeds(bert_prompts, tiny_models, tmp_
     seen: list[tuple[int, int, tuple[int, ...]]] = []
     real = train_module.global_batch
 
-    def recording(n, seed, step, batch_size):
-        out = real(n, seed, step, batch_size)
+    def recording(n, seed, step, batch_size, lengths=None):
+        out = real(n, seed, step, batch_size, lengths)
         seen.append((seed, step, tuple(out)))
         return out
 

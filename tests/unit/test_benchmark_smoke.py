@@ -30,15 +30,20 @@ def test_benchmark_runs_ptt_and_peft_on_tiny_t5_and_roberta(tmp_path, capsys):
     printed = capsys.readouterr().out
 
     for res in results:
-        for tool in ("ptt", "peft"):
-            assert res[tool]["samples_per_s"] > 0, (res["backbone"], tool)
-            assert res[tool]["tokens_per_s"] > 0 and res[tool]["step_ms"] > 0
-            assert res[tool]["timed_steps"] == 1  # 2 steps, 1 of them warm-up
-        assert res["ratio"] > 0
-        assert res["peft"]["model_wrapped"] != "DistributedDataParallel"
+        assert list(res["peft_orders"]) == ["random", "group_by_length", "same"]
+        for tool, r in [("ptt", res["ptt"]), *res["peft_orders"].items()]:
+            assert r["samples_per_s"] > 0, (res["backbone"], tool)
+            assert r["tokens_per_s"] > 0 and r["step_ms"] > 0
+            assert r["timed_steps"] == 1  # 2 steps, 1 of them warm-up
+        assert res["peft"] is res["peft_orders"]["random"] and res["ratio"] == res["ratios"]["random"]["samples"] > 0
+        assert all(q["model_wrapped"] != "DistributedDataParallel" for q in res["peft_orders"].values())
+        # "same" reads ptt's batches: the collator saw exactly ptt's real tokens and padded shapes
+        same, mine = res["peft_orders"]["same"], res["ptt"]
+        assert same["real_tokens_per_step"] == mine["real_tokens_per_step"]
+        assert same["computed_positions_per_step"] == mine["computed_positions_per_step"]
         assert set(res["ptt"]["breakdown_ms"]) >= {"forward", "backward", "optimizer step"}
         assert res["ptt"]["flop_params"]["encoder"] > 0
-    assert printed.count("ptt/PEFT training throughput:") == 2
+    assert printed.count("ptt/PEFT training throughput vs") == 6
 
     t5 = results[0]
     rank, gen = t5["ptt"]["scoring"], t5["peft"]["scoring"]

@@ -6,7 +6,7 @@ import torch
 from ptt.config import TrainConfig
 from ptt.errors import PttError
 from ptt.metrics import accuracy, compute, f1
-from ptt.order import epoch_permutation, eval_shard, global_batch, rank_micro_batches
+from ptt.order import GROUP_WINDOW, by_length, epoch_permutation, eval_shard, global_batch, rank_micro_batches
 from ptt.prompt import frequent_token_ids, labels_init, prepend, uniform_init, vocab_init
 
 
@@ -90,3 +90,58 @@ def test_config_rejects_bad_values(kwargs, match):
     with pytest.raises(PttError, match=match) as e:
         TrainConfig(**kwargs)
     assert e.value.exit_code == 2
+
+
+def _padded_positions(batches, lengths):
+    return sum(len(b) * max(lengths[i] for i in b) for b in batches)
+
+
+def test_grouped_batches_regroup_each_window_of_the_random_stream():
+    n, bs, steps = 997, 8, 2 * GROUP_WINDOW
+    g = torch.Generator().manual_seed(1)
+    lengths = tuple((torch.randint(5, 120, (n,), generator=g)).tolist())
+    rand = [global_batch(n, 7, s, bs) for s in range(steps)]
+    grouped = [global_batch(n, 7, s, bs, lengths) for s in range(steps)]
+    for w in range(2):  # each window: exactly the random stream's examples, regrouped
+        window = slice(w * GROUP_WINDOW, (w + 1) * GROUP_WINDOW)
+        assert sorted(i for b in grouped[window] for i in b) == sorted(i for b in rand[window] for i in b)
+        spans = sorted((min(lengths[i] for i in b), max(lengths[i] for i in b)) for b in grouped[window])
+        assert all(hi <= lo_next for (_, hi), (lo_next, _) in zip(spans, spans[1:]))  # disjoint length ranges
+        maxima = [max(lengths[i] for i in b) for b in grouped[window]]
+        assert maxima != sorted(maxima) and maxima != sorted(maxima, reverse=True)  # batch order shuffled
+    assert _padded_positions(grouped, lengths) < 0.7 * _padded_positions(rand, lengths)
+
+
+def test_grouped_batches_are_a_pure_function_of_seed_and_step():
+    n, bs = 300, 4
+    lengths = tuple((i * 37) % 50 for i in range(n))
+    forward = [global_batch(n, 3, s, bs, lengths) for s in range(120)]
+    backward = [global_batch(n, 3, s, bs, list(lengths)) for s in reversed(range(120))][::-1]
+    assert forward == backward  # any order of calls, a fresh lengths object: the same batches (resume)
+    assert forward != [global_batch(n, 4, s, bs, lengths) for s in range(120)]
+    assert global_batch(n, 3, 51, bs, lengths) != global_batch(n, 3, 51, bs)
+    with pytest.raises(ValueError):
+        global_batch(n, 3, 0, bs, lengths[:-1])
+
+
+def test_batch_order_config():
+    assert TrainConfig().batch_order == "grouped"
+    assert TrainConfig.from_dict({"task": "mr"}).batch_order == "random"  # run folders older than the field
+    with pytest.raises(PttError, match="--batch-order sorted: unknown; choose one of grouped, random"):
+        TrainConfig(batch_order="sorted")
+
+
+def test_by_length_is_longest_first_and_stable():
+    assert by_length([0, 1, 2, 3], [3, 5, 3, 1]) == [1, 0, 2, 3]
+
+
+def test_grouped_batches_on_a_small_data_set_never_repeat_an_example_in_a_batch():
+    n, bs = 40, 8  # a window of 50 batches spans 10 epochs
+    lengths = tuple((i * 7) % 13 for i in range(n))
+    grouped = [global_batch(n, 0, s, bs, lengths) for s in range(2 * GROUP_WINDOW)]
+    assert all(len(set(b)) == bs for b in grouped)
+    counts = [0] * n
+    for b in grouped:
+        for i in b:
+            counts[i] += 1
+    assert set(counts) == {2 * GROUP_WINDOW * bs // n}
