@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from ptt.cli import main
 from ptt.config import TrainConfig
 from ptt.prompt import gathered
 from ptt.session import open_session
+from ptt import train as train_module
 from ptt.train import full_prompt, train, train_step
 
 FAMILY_OF = {"t5": "seq2seq", "roberta": "masked_lm", "bert_mlm": "masked_lm", "bert": "encoder"}
@@ -55,6 +57,24 @@ def test_a_step_changes_only_the_prompt(tiny_models, tmp_path, kind):
         session.close()
 
 
+def test_steps_read_the_configured_batch_order(tiny_models, tmp_path, monkeypatch):
+    seen = []
+    real = train_module.global_batch
+    monkeypatch.setattr(train_module, "global_batch", lambda *a: seen.append(a) or real(*a))
+    session = open_session(tiny_cfg(tiny_models["t5"], tmp_path))
+    try:
+        lengths = tuple(len(r["input_ids"]) for r in session.train_rows)
+        _, grouped_tokens = train_step(session, 0)
+        session.cfg = replace(session.cfg, batch_order="random")
+        _, random_tokens = train_step(session, 0)
+    finally:
+        session.close()
+    assert seen[0][4] == lengths and seen[1][4] is None
+    for args, tokens in zip(seen, (grouped_tokens, random_tokens)):  # the tokens a step reports are its batch's
+        assert tokens == sum(lengths[i] for i in real(*args)) + 4 * len(real(*args))
+    assert real(*seen[0]) != real(*seen[1])
+
+
 def test_resume_equals_uninterrupted(tiny_models, tmp_path):
     t5 = tiny_models["t5"]
     train(tiny_cfg(t5, tmp_path / "full", max_steps=6))
@@ -80,6 +100,7 @@ def test_cli_train_writes_the_run_folder_and_eval_reads_it(tiny_models, tmp_path
                      "last", "tb", "checkpoints"}
     config = json.loads((out / "config.json").read_text())
     assert config["seed"] == 42 and config["optimizer"] == "torch.optim.AdamW" and "deepspeed" in config["versions"]
+    assert config["train"]["batch_order"] == "grouped"
     # one CPU process defaults to zero2_bf16 (nothing to partition); launched runs default to ZeRO-3
     assert json.loads((out / "ds_config.json").read_text())["zero_optimization"]["stage"] == 2
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
