@@ -100,6 +100,7 @@ def test_output_folder_holding_another_run(tiny_models, tmp_path):
     (["train", "--family", "decoder"], ["--family decoder"]),
     (["eval", "--prompt", "/no/such/prompt"], ["--prompt", "/no/such/prompt"]),
     (["train", "--on-nonfinite", "ignore"], ["--on-nonfinite ignore"]),
+    (["train", "--batch-order", "sorted"], ["--batch-order sorted", "grouped, random"]),
     (["train", "--on-nonfinite", "skip", "--batch-size", "8", "--micro-batch-size", "4"], ["--on-nonfinite skip"]),
 ])
 def test_flag_values_refused_before_any_work(args, needles):
