@@ -142,7 +142,7 @@ SHARED_FLAGS = {k: TRAIN_FLAGS[k] for k in (
     "ds_config", "seed", "init")}
 COMPARE_FLAGS = {**SHARED_FLAGS, **{k: TRAIN_FLAGS[k] for k in (
     "task", "max_steps", "eval_every", "batch_size", "micro_batch_size", "lr", "weight_decay",
-    "warmup_steps", "max_grad_norm", "max_length", "log_every")}}
+    "warmup_steps", "max_grad_norm", "max_length", "log_every", "batch_order")}}
 
 
 @transfer.command("eval")
@@ -196,7 +196,7 @@ def project():
 
 PROJECT_FLAGS = {**SHARED_FLAGS, **{k: TRAIN_FLAGS[k] for k in (
     "max_steps", "eval_every", "batch_size", "micro_batch_size", "lr", "weight_decay", "max_grad_norm",
-    "max_length", "log_every", "train_file", "eval_file", "text_field", "label_field")}}
+    "max_length", "log_every", "train_file", "eval_file", "text_field", "label_field", "batch_order")}}
 
 
 @project.command("fit")
