@@ -4,11 +4,11 @@ A pure function of (dataset size, seed, step[, lengths]) so that a resumed run, 
 number of ranks, sees exactly the examples an uninterrupted single-rank run would.
 
 Length grouping (`--batch-order grouped`, the default) regroups the random stream one window of
-`GROUP_WINDOW` consecutive global batches at a time: the window's examples are sorted by length, cut
-into batches of similar length (per epoch), and those batches are shuffled within the window. Every window holds
-exactly the examples the random stream puts there, so epochs still visit every example once (up to
-one window's reordering across an epoch boundary), and the stream is still a pure function of the
-seed. Dynamic padding then pads each batch to a width close to its rows' own lengths.
+`GROUP_WINDOW` consecutive global batches at a time: the window's examples are sorted by length (per
+epoch), cut into batches of similar length, and those batches are shuffled within the window. Every
+window holds exactly the examples the random stream puts there, so epochs still visit every example
+once (up to one window's reordering across an epoch boundary), and the stream is still a pure function
+of the seed. Dynamic padding then pads each batch to a width close to its rows' own lengths.
 """
 
 from __future__ import annotations
