@@ -37,7 +37,7 @@ import torch  # noqa: E402
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments  # noqa: E402
 
 from ptt.backbones import label_token_ids, load_tokenizer  # noqa: E402
-from ptt.config import TrainConfig  # noqa: E402
+from ptt.config import BATCH_ORDERS, TrainConfig  # noqa: E402
 from ptt.encode import collate  # noqa: E402
 from ptt.order import by_length, global_batch  # noqa: E402
 from ptt.tasks import get_task  # noqa: E402
@@ -88,7 +88,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-examples", type=int, default=128, help="dev examples for the T5 scoring comparison")
     p.add_argument("--eval-batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
-    p.add_argument("--batch-order", choices=["grouped", "random"], default=TrainConfig.batch_order,
+    p.add_argument("--batch-order", choices=BATCH_ORDERS, default=TrainConfig.batch_order,
                    help="ptt --batch-order")
     p.add_argument("--peft-orders", default="random,group_by_length,same",
                    help="comma-separated PEFT columns: " + ", ".join(f"{k} ({v})" for k, v in PEFT_ORDERS.items())

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from ptt.errors import PttError
-from ptt.order import BATCH_ORDERS
 from ptt.tasks import get_task
 
 PRECISIONS = ("auto", "fp32", "bf16")
 INITS = ("uniform", "vocab", "labels")
+BATCH_ORDERS = ("grouped", "random")  # see ptt.order
 
 
 @dataclass(frozen=True)

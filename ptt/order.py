@@ -18,7 +18,6 @@ from typing import Sequence
 
 import torch
 
-BATCH_ORDERS = ("grouped", "random")
 GROUP_WINDOW = 50
 """Global batches regrouped together (as transformers' LengthGroupedSampler's megabatches of 50)."""
 
