@@ -6,16 +6,19 @@ The json carries a sha256 of the tensor bytes, checked on load.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from ptt.errors import PttError
 
@@ -50,22 +53,24 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
 
 
+def atomic_write_csv(path: Path, rows: Iterable[Sequence[Any]]) -> None:
+    buf = io.StringIO()
+    csv.writer(buf).writerows(rows)
+    atomic_write_bytes(path, buf.getvalue().encode())
+
+
+def atomic_write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    """A safetensors file, written like every other file here (temporary name, fsync, rename)."""
+    atomic_write_bytes(path, safetensors_bytes({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata))
+
+
 def save_prompt(directory: str | Path, prompt: torch.Tensor, meta: dict[str, Any], fault_step: int | None = None) -> Path:
     """Write the artifact into `directory`: tensor first, then the json that vouches for it. A crash between
     the two leaves a tensor whose checksum the old json refuses, never a silently wrong prompt."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensor = prompt.detach().to("cpu", torch.float32).contiguous()
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".prompt.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({TENSOR_KEY: tensor}, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, directory / TENSOR_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_tensors(directory / TENSOR_FILE, {TENSOR_KEY: tensor})
     if fault_step is not None:
         from ptt.faults import maybe_fail
 

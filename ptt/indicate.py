@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Any, Sequence
 
 from ptt import dist
-from ptt.checkpoint import atomic_write_bytes, atomic_write_json
+from ptt.checkpoint import atomic_write_bytes, atomic_write_csv, atomic_write_json
 from ptt.config import TrainConfig
 from ptt.errors import PttError
 from ptt.transfer import load_sources, row_labels
@@ -61,15 +59,12 @@ def load_transfer_matrix(path: str, labels: list[str]) -> dict[str, Any]:
 def correlations(matrices: dict[str, list[list[float]]], transfer: dict[str, Any], labels: list[str]) -> dict:
     from ptt.indicators import correlate
 
-    out = {}
-    for name, matrix in matrices.items():
-        keep = [i for i, r in enumerate(transfer["rows"]) if r in labels]
-        rows = [transfer["rows"][i] for i in keep]
-        values = [transfer["values"][i] for i in keep]
-        order = [labels.index(r) for r in rows]
-        reordered = [[matrix[a][b] for b in range(len(labels))] for a in order]
-        out[name] = correlate(reordered, values, rows, transfer["tasks"], labels)
-    return out
+    keep = [i for i, r in enumerate(transfer["rows"]) if r in labels]  # the source rows, not "random"
+    rows = [transfer["rows"][i] for i in keep]
+    values = [transfer["values"][i] for i in keep]
+    order = [labels.index(r) for r in rows]
+    return {name: correlate([matrix[a] for a in order], values, rows, transfer["tasks"], labels)
+            for name, matrix in matrices.items()}
 
 
 def write_outputs(result: dict[str, Any], out: Path) -> None:
@@ -80,12 +75,8 @@ def write_outputs(result: dict[str, Any], out: Path) -> None:
     labels = result["prompts"]
     for name, matrix in result["matrices"].items():
         atomic_write_json(out / f"{name}.json", {"prompts": labels, "values": matrix})
-        buf = io.StringIO()
-        w = csv.writer(buf)
-        w.writerow(["prompt"] + labels)
-        for label, row in zip(labels, matrix):
-            w.writerow([label] + [f"{v:.4f}" for v in row])
-        atomic_write_bytes(out / f"{name}.csv", buf.getvalue().encode())
+        cells = [[label] + [f"{v:.4f}" for v in row] for label, row in zip(labels, matrix)]
+        atomic_write_csv(out / f"{name}.csv", [["prompt"] + labels] + cells)
         heatmap([(name, matrix)], labels, labels, out / f"{name}.png", xlabel="prompt", ylabel="prompt")
     if "correlation" in result:
         atomic_write_json(out / "correlation.json", result["correlation"])

@@ -31,9 +31,8 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
-from safetensors.torch import save as safetensors_bytes
 
-from ptt.checkpoint import META_FILE, TENSOR_FILE, atomic_write_bytes, atomic_write_json, load_prompt, save_prompt
+from ptt.checkpoint import META_FILE, TENSOR_FILE, atomic_write_json, atomic_write_tensors, load_prompt, save_prompt
 from ptt.errors import PttError
 
 PEFT_CONFIG_FILE = "adapter_config.json"
@@ -187,10 +186,10 @@ def export_peft(prompt_path: str | Path, out_dir: str | Path, task_type: str | N
     if out.exists() and not out.is_dir():
         raise PttError(f"{out_dir}: exists and is not a folder; give a folder for the adapter")
     weights = tensor.float().repeat(submodules, 1).contiguous()
-    atomic_write_bytes(out / PEFT_WEIGHTS_FILE, safetensors_bytes({PEFT_KEY: weights}, metadata={"format": "pt"}))
+    atomic_write_tensors(out / PEFT_WEIGHTS_FILE, {PEFT_KEY: weights}, metadata={"format": "pt"})
     atomic_write_json(out / SIDECAR_FILE, meta)
     cfg = {k: (list(v) if isinstance(v, set) else v) for k, v in peft_config.to_dict().items()}
-    atomic_write_bytes(out / PEFT_CONFIG_FILE, json.dumps(cfg, indent=2, sort_keys=True).encode())
+    atomic_write_json(out / PEFT_CONFIG_FILE, cfg)
     return out
 
 

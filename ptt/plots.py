@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Sequence
 
@@ -9,6 +10,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from ptt.checkpoint import atomic_write_bytes  # noqa: E402
 
 
 def heatmap(panels: Sequence[tuple[str, list[list[float | None]]]], rows: Sequence[str], cols: Sequence[str],
@@ -50,9 +53,8 @@ def mean_curves(arms: dict[str, tuple[list[int], list[float], list[float]]], met
 
 
 def _save(fig, path: Path) -> None:
-    """Render to a temporary name, then rename: a reader never sees half a PNG."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
+    """Render to memory, then write like every other artifact (temporary name, fsync, rename)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
-    tmp.replace(path)
+    atomic_write_bytes(Path(path), buf.getvalue())

@@ -14,11 +14,11 @@ from typing import Any, Sequence
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from ptt import dist
 from ptt.backbones import detect_family, hidden_size, load_config, local_path, require_hidden
-from ptt.checkpoint import atomic_write_json, save_prompt, tensor_sha256
+from ptt.checkpoint import atomic_write_json, atomic_write_tensors, save_prompt, tensor_sha256
 from ptt.config import TrainConfig
 from ptt.errors import PttError
 from ptt.projector import Projector, ProjectedPrompt, ProjectorShape, distance_loss
@@ -111,20 +111,23 @@ def fit_task(source_prompts: Sequence[str], tasks: Sequence[str] | None, source_
 
     session = open_session(cfg, prompt_module=make)
     prompt = module["prompt"]
+
+    def use(task: str) -> None:  # the task's data and labels, and its source prompt
+        session.use_task(task)
+        prompt.use(task)
+
     tb = TBWriter(Path(output_dir) / "tb")
     history = []
     try:
         for step in range(cfg.max_steps):
             task = tasks[step % len(tasks)]
-            session.use_task(task)
-            prompt.use(task)
+            use(task)
             loss, _ = train_step(session, step)
             tb.scalars(step + 1, {f"train/loss/{task}": loss})
             if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.max_steps:
                 row = {"step": step + 1}
                 for t in tasks:
-                    session.use_task(t)
-                    prompt.use(t)
+                    use(t)
                     row[t] = evaluate(session)
                     tb.scalars(step + 1, {f"eval/{t}/{k}": v for k, v in row[t].items()})
                 history.append(row)
@@ -155,15 +158,18 @@ def save_projector(output_dir, projector: Projector, meta: dict, source_backbone
                    state: dict[str, torch.Tensor] | None = None) -> None:
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    state = state or {k: v.detach().float().contiguous() for k, v in projector.state_dict().items()}
-    tmp = out / f".{WEIGHTS}.tmp"
-    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
-    tmp.replace(out / WEIGHTS)
+    state = state or {k: v.detach().float() for k, v in projector.state_dict().items()}
+    atomic_write_tensors(out / WEIGHTS, state)
     target_family = meta.pop("target_family", None) or detect_family(load_config(target_backbone))
-    digest = tensor_sha256(torch.cat([state[k].flatten() for k in sorted(state)]))
+    digest = state_sha256(state)
     atomic_write_json(out / META, {**meta, "source_backbone": source_backbone, "target_backbone": target_backbone,
                                    "target_backbone_path": local_path(target_backbone), "target_family": target_family,
                                    "shape": projector.shape.to_dict(), "sha256": digest, "format": "ptt-projector-v1"})
+
+
+def state_sha256(state: dict[str, torch.Tensor]) -> str:
+    """One hash over every projector tensor, in name order."""
+    return tensor_sha256(torch.cat([state[k].flatten() for k in sorted(state)]))
 
 
 def load_projector(directory: str | Path) -> tuple[Projector, dict]:
@@ -173,7 +179,7 @@ def load_projector(directory: str | Path) -> tuple[Projector, dict]:
         state = load_file(str(d / WEIGHTS))
     except (OSError, ValueError, SafetensorError) as e:
         raise PttError(f"--projector {directory}: not a readable projector folder ({e}); run `ptt transfer project fit`")
-    if tensor_sha256(torch.cat([state[k].flatten() for k in sorted(state)])) != meta.get("sha256"):
+    if state_sha256(state) != meta.get("sha256"):
         raise PttError(f"--projector {directory}: checksum mismatch; the projector files are corrupt")
     projector = Projector(ProjectorShape(**meta["shape"]))
     projector.load_state_dict(state)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any, Sequence
 
 from ptt import dist
-from ptt.checkpoint import atomic_write_bytes, atomic_write_json, load_prompt
+from ptt.checkpoint import atomic_write_csv, atomic_write_json, load_prompt
 from ptt.config import TrainConfig
 from ptt.errors import PttError
 from ptt.tasks import get_task
@@ -101,12 +99,10 @@ def write_matrix(result: dict[str, Any], out: Path) -> None:
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "matrix.json", result)
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["source"] + result["tasks"] + [f"relative:{t}" for t in result["tasks"]])
-    for row, vals, rel in zip(result["rows"], result["values"], result["relative"]):
-        writer.writerow([row] + [f"{v:.4f}" for v in vals] + ["" if r is None else f"{r:.4f}" for r in rel])
-    atomic_write_bytes(out / "matrix.csv", buf.getvalue().encode())
+    header = ["source"] + result["tasks"] + [f"relative:{t}" for t in result["tasks"]]
+    atomic_write_csv(out / "matrix.csv", [header] + [
+        [row] + [f"{v:.4f}" for v in vals] + ["" if r is None else f"{r:.4f}" for r in rel]
+        for row, vals, rel in zip(result["rows"], result["values"], result["relative"])])
     panels = [("zero-shot transfer (primary metric)", result["values"])]
     if any(v is not None for row in result["relative"] for v in row):
         panels.append(("relative to the target's own prompt", result["relative"]))
