@@ -156,8 +156,7 @@ def transfer_eval(prompts, tasks, output_dir, no_random, local_rank, **kwargs):
     """Score every prompt, unchanged, on every task (zero-shot cross-task transfer)."""
     from ptt.transfer import transfer_matrix
 
-    paths = [p for chunk in prompts for p in chunk.split()]
-    result = transfer_matrix(paths, [t.strip() for t in tasks.split(",") if t.strip()], output_dir,
+    result = transfer_matrix(_paths(prompts), [t.strip() for t in tasks.split(",") if t.strip()], output_dir,
                              include_random=not no_random, base=TrainConfig(**kwargs))
     _echo_main({"output_dir": output_dir, "rows": result["rows"], "tasks": result["tasks"],
                 "values": result["values"]})
@@ -217,15 +216,14 @@ def project_fit(source_backbone, target_backbone, objective, source_prompts, tar
     """Fit a projector (distance minimization or task tuning)."""
     from ptt import project as proj
 
-    split = lambda values: [p for chunk in values for p in chunk.split()]  # noqa: E731
     if objective == "distance":
-        metrics = proj.fit_distance(split(source_prompts), split(target_prompts), source_backbone, target_backbone,
+        metrics = proj.fit_distance(_paths(source_prompts), _paths(target_prompts), source_backbone, target_backbone,
                                     output_dir, hidden=projector_hidden, mode=mode, loss=distance,
                                     steps=kwargs["max_steps"], lr=kwargs["lr"], seed=kwargs["seed"])
     elif objective == "task":
         task_list = [t.strip() for t in tasks.split(",")] if tasks else None
         base = TrainConfig(backbone=target_backbone, **kwargs)
-        metrics = proj.fit_task(split(source_prompts), task_list, source_backbone, base, output_dir,
+        metrics = proj.fit_task(_paths(source_prompts), task_list, source_backbone, base, output_dir,
                                 hidden=projector_hidden, mode=mode, target_length=target_length)
     else:
         raise PttError(f"--objective {objective}: choose distance or task")
@@ -268,8 +266,7 @@ def indicators_cmd(prompt_paths, output_dir, transfer_matrix, local_rank, **kwar
     """Transferability indicators (embedding similarity, activated-neuron overlap) and their correlation."""
     from ptt.indicate import render_correlation, run_indicators
 
-    paths = [p for chunk in prompt_paths for p in chunk.split()]
-    result = run_indicators(paths, output_dir, transfer_matrix, base=TrainConfig(**kwargs))
+    result = run_indicators(_paths(prompt_paths), output_dir, transfer_matrix, base=TrainConfig(**kwargs))
     from ptt import dist
 
     if dist.is_main():
@@ -323,6 +320,11 @@ def prompts_import_peft(adapter, out, backbone, task):
 
     import_peft(adapter, out, backbone=backbone, task=task)
     click.echo(json.dumps({"prompt": str(out)}))
+
+
+def _paths(values) -> list[str]:
+    """A repeatable path option's values, each of which may hold several space-separated paths."""
+    return [p for chunk in values for p in chunk.split()]
 
 
 def source_backbone(source: str) -> str:

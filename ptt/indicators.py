@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -95,8 +95,8 @@ INDICATORS: dict[str, Callable[[torch.Tensor, torch.Tensor], float]] = {
 """The embedding-similarity indicators by name (each: two [L, H] prompts -> float, 1 for identical prompts)."""
 
 
-def similarity_matrix(prompts: Sequence[torch.Tensor], fn: Callable[[torch.Tensor, torch.Tensor], float]) -> Matrix:
-    """[N][N] with entry (i, j) = fn(prompts[i], prompts[j]). prompts: N tensors [L, H]."""
+def similarity_matrix(prompts: Sequence, fn: Callable[[Any, Any], float]) -> Matrix:
+    """[N][N] with entry (i, j) = fn(prompts[i], prompts[j]). prompts: N tensors [L, H] (or N per-layer mask lists)."""
     return [[fn(a, b) for b in prompts] for a in prompts]
 
 
@@ -319,11 +319,10 @@ def indicator_matrices(session, prompts: Sequence[torch.Tensor]) -> dict[str, Ma
     out = {name: similarity_matrix(prompts, fn) for name, fn in INDICATORS.items()}
     masks = [activation_masks(session, p) for p in prompts]
     first, last = thirds(len(masks[0]))
-    on = {"on_all": lambda a, b: on_all(a, b),
+    on = {"on_all": on_all,
           "on_first_third": lambda a, b: on_all(a[first], b[first]),
           "on_last_third": lambda a, b: on_all(a[last], b[last])}
-    for name, fn in on.items():
-        out[name] = [[fn(a, b) for b in masks] for a in masks]
+    out.update({name: similarity_matrix(masks, fn) for name, fn in on.items()})
     return out
 
 
@@ -450,8 +449,7 @@ def correlate(indicator_matrix: Sequence[Sequence[float]], transfer_values: Sequ
                 ys.append(float(y))
                 pairs.append({"source": source, "target": task, "indicator": xs[-1], "transfer": ys[-1]})
         per_task[task] = {"own_prompt": prompts[k] if k is not None else None, "n": len(xs),
-                          "spearman": spearman(xs, ys) if xs else None, "kendall": kendall(xs, ys) if xs else None}
+                          "spearman": spearman(xs, ys), "kendall": kendall(xs, ys)}
     xs, ys = [p["indicator"] for p in pairs], [p["transfer"] for p in pairs]
-    pooled = {"n": len(pairs), "spearman": spearman(xs, ys) if xs else None,
-              "kendall": kendall(xs, ys) if xs else None}
+    pooled = {"n": len(pairs), "spearman": spearman(xs, ys), "kendall": kendall(xs, ys)}
     return {"per_task": per_task, "pooled": pooled, "pairs": pairs}
