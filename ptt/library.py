@@ -255,7 +255,7 @@ def import_peft(adapter_dir: str | Path, out_dir: str | Path, backbone: str | No
     "unknown"; step and metrics only from ptt's own export record, and only if its checksum matches the prompt.
     A backbone whose hidden size differs from token_dim is refused.
     """
-    from ptt.backbones import detect_family, hidden_size
+    from ptt.backbones import detect_family, hidden_size, local_path
     from ptt.checkpoint import tensor_sha256
 
     cfg, weights = read_peft_adapter(adapter_dir)
@@ -272,9 +272,8 @@ def import_peft(adapter_dir: str | Path, out_dir: str | Path, backbone: str | No
     sidecar = _sidecar(Path(adapter_dir), tensor_sha256(prompt))
     family = detect_family(config) if config is not None else \
         sidecar.get("family") or FAMILY_OF_TASK_TYPE.get(str(cfg.get("task_type")))
-    local = Path(backbone)
     meta = {
-        "backbone": backbone, "backbone_path": str(local.resolve()) if local.exists() else None, "family": family,
+        "backbone": backbone, "backbone_path": local_path(backbone), "family": family,
         "task": task or sidecar.get("task") or "unknown", "step": sidecar.get("step"),
         "metrics": sidecar.get("metrics") or {}, "max_length": sidecar.get("max_length", 128),
         "model_type": getattr(config, "model_type", None), "format": "ptt-prompt-v1",
