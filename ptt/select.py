@@ -20,7 +20,7 @@ from ptt.errors import PttError
 DEFAULT_SAMPLE = 256
 
 
-def candidates(library: str, task: str, backbone_id: str, length: int | None) -> tuple[list[dict], list[dict]]:
+def candidates(library: str, task: str, backbone_id: str) -> tuple[list[dict], list[dict]]:
     """(usable candidates, skipped ones with the reason) from the library folder."""
     from ptt.library import list_library
 
@@ -33,8 +33,6 @@ def candidates(library: str, task: str, backbone_id: str, length: int | None) ->
             reason = "same task as the target"
         elif ident != backbone_id:
             reason = f"other backbone ({meta.get('backbone')})"
-        elif length is not None and tensor.shape[0] != length:
-            reason = f"length {tensor.shape[0]} != {length}"
         entry = {"path": str(row["path"]), "task": meta.get("task"), "tensor": tensor}
         (skipped if reason else usable).append({**entry, "reason": reason} if reason else entry)
     if not usable:
@@ -50,8 +48,10 @@ def rank_library(library: str, base: TrainConfig, sample: int = DEFAULT_SAMPLE) 
     from ptt.session import open_session
 
     backbone_id = local_path(base.backbone) or base.backbone
-    usable, skipped = candidates(library, base.task, backbone_id, None)
-    length = usable[0]["tensor"].shape[0]
+    usable, skipped = candidates(library, base.task, backbone_id)
+    length = usable[0]["tensor"].shape[0]  # one session scores one prompt length: the first candidate's
+    skipped += [{**c, "reason": f"length {c['tensor'].shape[0]} != {length}"} for c in usable
+                if c["tensor"].shape[0] != length]
     usable = [c for c in usable if c["tensor"].shape[0] == length]
     cfg = replace(base, prompt_length=length, init_from=None, resume=False, overwrite=False)
     session = open_session(cfg)
