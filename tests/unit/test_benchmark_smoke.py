@@ -7,6 +7,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "throughput.py"
 TINY = ["--t5-config", "tiny", "--roberta-config", "tiny", "--steps", "2", "--warmup", "1", "--breakdown-steps", "1",
         "--batch-size", "4", "--seq-len", "24", "--prompt-length", "4", "--train-examples", "32",
@@ -53,3 +55,12 @@ def test_benchmark_runs_ptt_and_peft_on_tiny_t5_and_roberta(tmp_path, capsys):
     assert 0 <= gen["invalid"] <= 8
     assert t5["ptt"]["flop_params"]["decoder"] > 0 and results[1]["ptt"]["flop_params"]["decoder"] == 0
     assert json.loads(out.read_text())["results"][0]["backbone"] == "t5"
+
+
+def test_benchmark_refuses_unknown_peft_orders(capsys):
+    bench = load_benchmark()
+    with pytest.raises(SystemExit) as exit_info:
+        bench.parse_args(["--peft-orders", "random,sorted"])
+    assert exit_info.value.code == 2
+    assert "--peft-orders random,sorted: choose from random, group_by_length, same" in capsys.readouterr().err
+    assert bench.parse_args(["--peft-orders", "same, random"]).peft_orders == ["same", "random"]
