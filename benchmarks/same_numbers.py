@@ -1,0 +1,159 @@
+#!/usr/bin/env python
+"""Same numbers before and after a change: train and score the same small jobs with two checkouts, compare.
+
+`run` trains a soft prompt with the real `ptt` CLI of the checkout DIR (a subprocess with PYTHONPATH=DIR)
+on three backbones: a tiny random T5 and a tiny random RoBERTa (built from config with torch.manual_seed(0)
+and the real tokenizer files in DIR/tests/fixtures/tokenizers, the shapes of tests/conftest.py
+`build_tiny`; saved once to OUT/models and reused), and the bundled MiniLM. Each run goes to OUT/runs/NAME
+(replaced if present), then `ptt eval` scores its last/ prompt; wall times and the eval JSON lines go to
+OUT/runs.json. `compare` checks two such folders for exactly equal numbers: the last/ prompt tensors, every
+metrics.jsonl row, baseline.json, the train summary and the eval lines (less their path fields); it exits 1
+if anything differs.
+
+    git worktree add /tmp/base <commit>
+    python benchmarks/same_numbers.py run --checkout /tmp/base --out /tmp/numbers/before
+    python benchmarks/same_numbers.py run --checkout . --out /tmp/numbers/after
+    python benchmarks/same_numbers.py compare /tmp/numbers/before /tmp/numbers/after
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+NAMES = ("t5", "roberta", "minilm")
+TRAIN_FLAGS = ["--task", "sst2", "--prompt-length", "4", "--max-steps", "6", "--eval-every", "3", "--batch-size", "4",
+               "--max-train-examples", "64", "--max-eval-examples", "32", "--max-length", "32", "--seed", "0",
+               "--lr", "0.1", "--warmup-steps", "2", "--precision", "fp32"]
+PTT = 'import sys; from ptt.cli import main; sys.argv[0] = "ptt"; main()'
+CHECKS = ("metrics", "baseline", "summary", "eval")  # compared for exact equality, besides the prompt tensors
+PATH_FIELDS = ("run_dir", "prompt")  # left out of the summary and eval lines: they name the results folder
+DIST_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def env_for(checkout: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in DIST_VARS}
+    return {**env, "PYTHONPATH": str(checkout), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def ptt(checkout: Path, cwd: Path, *args: str) -> tuple[str, float]:
+    """Run the checkout's `ptt` CLI; returns (stdout, wall seconds). Fails loudly on a non-zero exit."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", PTT, *args], cwd=cwd, env=env_for(checkout), capture_output=True,
+                          text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        sys.exit(f"ptt {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+    return proc.stdout, wall
+
+
+def last_json(stdout: str) -> dict:
+    return json.loads([line for line in stdout.splitlines() if line.startswith("{")][-1])
+
+
+def build_tiny(kind: str, tokenizers: Path, out: Path) -> str:
+    """The tiny random backbones of tests/conftest.py `build_tiny`, saved with their real tokenizers."""
+    if (out / "config.json").exists():
+        return str(out)
+    import torch
+    from transformers import (AutoTokenizer, RobertaConfig, RobertaForMaskedLM, T5Config,
+                              T5ForConditionalGeneration)
+
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(str(tokenizers / kind))
+    if kind == "t5":
+        model = T5ForConditionalGeneration(T5Config(
+            vocab_size=len(tok), d_model=32, d_ff=64, d_kv=16, num_layers=2, num_decoder_layers=2, num_heads=2,
+            decoder_start_token_id=tok.pad_token_id, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+            dropout_rate=0.1))
+    else:
+        model = RobertaForMaskedLM(RobertaConfig(
+            vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+            max_position_embeddings=514, type_vocab_size=1, pad_token_id=1))
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return str(out)
+
+
+def run(checkout: Path, out: Path) -> None:
+    checkout, out = checkout.resolve(), out.resolve()
+    os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    imported = subprocess.run([sys.executable, "-c", "import ptt; print(ptt.__file__)"], cwd=out, env=env_for(checkout),
+                              capture_output=True, text=True).stdout.strip()
+    if not imported.startswith(str(checkout / "ptt")):
+        sys.exit(f"PYTHONPATH={checkout} imports ptt from {imported!r}, not from the checkout")
+    tokenizers = checkout / "tests" / "fixtures" / "tokenizers"
+    backbones = {k: build_tiny(k, tokenizers, out / "models" / k) for k in ("t5", "roberta")} | {"minilm": "minilm"}
+    record = {"checkout": str(checkout), "commit": subprocess.run(
+        ["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip(), "runs": {}}
+    for name in NAMES:
+        run_dir = out / "runs" / name
+        shutil.rmtree(run_dir, ignore_errors=True)
+        stdout, train_wall = ptt(checkout, out, "train", "--backbone", backbones[name], *TRAIN_FLAGS,
+                                 "--output-dir", str(run_dir))
+        eval_out, eval_wall = ptt(checkout, out, "eval", "--prompt", str(run_dir / "last"), "--max-eval-examples", "32")
+        record["runs"][name] = {"train_wall_s": round(train_wall, 2), "eval_wall_s": round(eval_wall, 2),
+                                "summary": last_json(stdout), "eval": last_json(eval_out)}
+        print(f"{name:8s} train {train_wall:6.1f} s  eval {eval_wall:6.1f} s  eval: {json.dumps(last_json(eval_out))}",
+              flush=True)
+    (out / "runs.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+def numbers(root: Path, name: str) -> dict:
+    """Everything that must not change, for one run."""
+    from safetensors.torch import load_file
+
+    run_dir = root / "runs" / name
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+    recorded = json.loads((root / "runs.json").read_text())["runs"][name]
+    return {"prompt": load_file(str(run_dir / "last" / "prompt.safetensors")),
+            "metrics": rows, "baseline": json.loads((run_dir / "baseline.json").read_text()),
+            **{k: {f: v for f, v in recorded[k].items() if f not in PATH_FIELDS} for k in ("summary", "eval")}}
+
+
+def compare(a: Path, b: Path) -> int:
+    import torch
+
+    differs = False
+    print(f"{'run':8s} {'prompt equal':>12s} {'max |diff|':>11s} " + " ".join(f"{k:>8s}" for k in CHECKS))
+    for name in NAMES:
+        x, y = numbers(a, name), numbers(b, name)
+        pairs = [(x["prompt"][k], y["prompt"].get(k)) for k in x["prompt"]]
+        equal = x["prompt"].keys() == y["prompt"].keys() and all(torch.equal(p, q) for p, q in pairs)
+        diff = max(((p - q).abs().max().item() for p, q in pairs if q is not None and p.shape == q.shape),
+                   default=float("nan"))
+        checks = [x[k] == y[k] for k in CHECKS]
+        differs |= not (equal and all(checks))
+        print(f"{name:8s} {str(equal):>12s} {diff:11.3g} " + " ".join(f"{'same' if c else 'DIFF':>8s}" for c in checks))
+        for k, c in zip(CHECKS, checks):
+            if not c:
+                print(f"  {k}:\n    A {x[k]}\n    B {y[k]}")
+    print("DIFFERENT" if differs else "all numbers equal")
+    return int(differs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="train + eval the three jobs with one checkout")
+    p.add_argument("--checkout", type=Path, required=True, help="repository root whose ptt/ is run")
+    p.add_argument("--out", type=Path, required=True, help="results folder (models/, runs/, runs.json)")
+    p = sub.add_parser("compare", help="exit 1 unless two results folders hold the same numbers")
+    p.add_argument("a", type=Path)
+    p.add_argument("b", type=Path)
+    args = parser.parse_args()
+    if args.command == "run":
+        run(args.checkout, args.out)
+    else:
+        sys.exit(compare(args.a, args.b))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""The frozen backbone a job builds, and the prompted model around it.
+
+`open_backbone` checks everything about a backbone that can be wrong before any process group or weight
+exists, then starts the process group and loads the frozen weights (partitioned at load time under ZeRO-3).
+`PromptModel` puts a prompt in front of the input embeddings and hands the batch to the family's scorer.
+Scoring (`ptt.scoring`) and training (`ptt.training`) both build on these two.
+
+Shapes: B = batch, T = tokens, L = prompt length, H = hidden size, C = classes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ptt.core.prompt import frequent_token_ids, labels_init, prepend, uniform_init, vocab_init
+from ptt.core.tasks import TaskSpec
+from ptt.errors import PttError
+from ptt.families import resolve_family
+from ptt.families.base import Family, label_token_ids
+from ptt.families.loading import hidden_size, load_config, load_frozen, load_tokenizer, max_positions
+from ptt.runtime import dist, zero
+from ptt.runtime.deepspeed import default_ds_config, load_ds_config, resolve_ds_config, resolve_precision
+
+
+@dataclass
+class Frozen:
+    """A frozen backbone and what loading it decided (set once, never changed)."""
+
+    name: str
+    config: Any
+    family: Family
+    tokenizer: Any
+    module: nn.Module | None
+    precision: str
+    ds_config: dict[str, Any]
+    zero_ref: Any = None  # keeps transformers' weak reference alive while ZeRO-3 builds the model
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.bfloat16 if self.precision == "bf16" else torch.float32
+
+    @property
+    def hidden(self) -> int:
+        return hidden_size(self.config)
+
+    def facts(self) -> dict[str, Any]:
+        return {"hidden_size": self.hidden, "model_type": self.config.model_type,
+                "max_positions": max_positions(self.config),
+                "zero_stage": int(self.ds_config.get("zero_optimization", {}).get("stage", 0))}
+
+
+def resolve_backbone(name: str, family: str | None, *, prompt_length: int, max_length: int, precision: str,
+                     ds_config: str | None, batch: tuple[int, int, int], max_grad_norm: float = 1.0) -> Frozen:
+    """Everything about the backbone that can be wrong, checked without a process group or any weight:
+    config, family, positions, ds_config and precision, tokenizer. batch: (global, micro, accumulation)."""
+    quiet_libraries()
+    config = load_config(name)
+    fam = resolve_family(config, family, name)
+    limit = max_positions(config)
+    if limit is not None and prompt_length + max_length > limit:
+        raise PttError(f"--prompt-length {prompt_length}: with --max-length {max_length} the input needs "
+                       f"{prompt_length + max_length} positions but {name} has {limit}; "
+                       f"lower --prompt-length or --max-length so they sum to at most {limit}")
+    raw = load_ds_config(ds_config or default_ds_config(dist.device(), dist.world_size()))
+    prec = resolve_precision(precision, raw, dist.device())
+    ds = resolve_ds_config(raw, batch_size=batch[0], micro=batch[1], accum=batch[2], max_grad_norm=max_grad_norm,
+                           precision=prec)
+    return Frozen(name, config, fam, load_tokenizer(name), None, prec, ds)
+
+
+def load_weights(frozen: Frozen, seed: int) -> Frozen:
+    """Start the process group, seed, and load the frozen weights (built under `deepspeed.zero.Init` for ZeRO-3)."""
+    dist.init()
+    torch.manual_seed(seed)
+    frozen.zero_ref = zero.build_context(frozen.ds_config)
+    frozen.module = load_frozen(frozen.name, frozen.family.load_class(), frozen.dtype)
+    return frozen
+
+
+def quiet_libraries() -> None:
+    """DeepSpeed and transformers log at INFO per rank; keep the console for ptt's own lines."""
+    from deepspeed.utils import logger as ds_logger
+    from transformers.utils import logging as hf_logging
+
+    ds_logger.setLevel(logging.WARNING)
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def initial_prompt(frozen: Frozen, init: str, length: int, seed: int, task: TaskSpec) -> tuple[torch.Tensor, dict]:
+    """[L, H] starting prompt (fp32), and a record of where it came from (written into the run folder).
+    Every rank calls it: under ZeRO-3 the embedding matrix is all-gathered for the vocab and labels inits."""
+    g = torch.Generator().manual_seed(seed)
+    if init == "uniform":
+        return uniform_init(length, frozen.hidden, g), {"init": "uniform", "range": 0.5}
+    emb = frozen.module.get_input_embeddings().weight
+    pool = frequent_token_ids(getattr(emb, "ds_shape", emb.shape)[0], frozen.tokenizer.all_special_ids)
+    with zero.gathered([emb]):
+        if init == "vocab":
+            return vocab_init(emb, length, g, pool), {"init": "vocab", "pool": len(pool)}
+        ids = label_token_ids(frozen.tokenizer, task.words_for(frozen.family))
+        return labels_init(emb, length, g, ids, pool), {"init": "labels", "label_ids": ids}
+
+
+class PromptModel(nn.Module):
+    """A frozen backbone, an optional prompt module, and the family's scorer.
+
+    forward(...) -> class scores [B, C]; the training loss is cross-entropy over them, so training and
+    evaluation rank the same label words.
+
+    Args:
+        backbone: frozen HF model of `family`.
+        family: the backbone's `Family`.
+        prompt: a module whose forward() returns the prompt [L, H] (the trainable SoftPrompt, or a projector
+            applied to a source prompt), or None for a model that only scores prompts passed to forward.
+    """
+
+    def __init__(self, backbone: nn.Module, family: Family, prompt: nn.Module | None = None):
+        super().__init__()
+        self.backbone = backbone
+        self.family = family
+        self.prompt = prompt
+
+    def train(self, mode: bool = True):
+        """The engine may switch the wrapper to train mode; the backbone stays in eval (no dropout)."""
+        super().train(mode)
+        self.backbone.eval()
+        return self
+
+    def forward(self, input_ids, attention_mask, labels, prompt: torch.Tensor | None = None, use_prompt: bool = True,
+                **extras) -> torch.Tensor:
+        """input_ids, attention_mask [B, T]; labels: the task's LabelSpec; prompt: [L, H] to score instead of the
+        model's own prompt module; use_prompt False scores the bare backbone. extras: the family's row extras."""
+        embeds = self.backbone.get_input_embeddings()(input_ids)
+        n_prompt = 0
+        if use_prompt:
+            p = prompt if prompt is not None else self.prompt()
+            n_prompt = p.shape[0]
+            embeds, attention_mask = prepend(p, embeds, attention_mask)
+        return self.family.score(self.backbone, embeds, attention_mask, n_prompt, labels, **extras)

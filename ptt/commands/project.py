@@ -1,0 +1,153 @@
+"""`ptt transfer project fit|apply`: fit a projector between two backbones' prompt spaces, and use it.
+
+Objectives (Su et al. 2022, section 5): `distance` regresses projected source prompts onto the target
+backbone's prompts for the same tasks; `task` back-propagates the frozen target backbone's task loss into
+the projector (the target runs under DeepSpeed exactly like `ptt train`, through `ptt.training`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from ptt.config import ProjectFitConfig
+from ptt.errors import PttError
+from ptt.families import detect_family
+from ptt.families.loading import hidden_size, load_config, local_path, require_hidden
+from ptt.runtime import dist
+from ptt.runtime.artifacts import artifact_paths, save_prompt
+from ptt.runtime.tb import TBWriter
+from ptt.training import build_trainer
+from ptt.transfer.projector import (ProjectedPrompt, Projector, ProjectorShape, fit_distance, load_projector,
+                                    save_projector)
+from ptt.transfer.sources import load_sources
+
+
+def fit(cfg: ProjectFitConfig) -> dict[str, Any]:
+    """Fit the projector `cfg` describes; writes projector.safetensors, projector.json and tb/."""
+    return fit_by_distance(cfg) if cfg.objective == "distance" else fit_by_task(cfg)
+
+
+def check_backbone(sources: list[dict], backbone: str, flag: str) -> int:
+    """Hidden size of `backbone`; every prompt in `sources` must have it."""
+    hidden = hidden_size(load_config(backbone))
+    for s in sources:
+        require_hidden(s["tensor"], s["meta"], s["path"], backbone, hidden, flag)
+    return hidden
+
+
+def by_task(sources: list[dict], flag: str) -> dict[str, torch.Tensor]:
+    out = {}
+    for s in sources:
+        task = s["meta"].get("task")
+        if task in out:
+            raise PttError(f"{flag}: two prompts for task {task}; give one prompt per task")
+        out[task] = s["tensor"].float()
+    return out
+
+
+def source_prompts(paths: Sequence[str], backbone: str, flag: str) -> dict[str, torch.Tensor]:
+    sources = load_sources(artifact_paths(paths, flag), flag)
+    check_backbone(sources, backbone, flag)
+    return by_task(sources, flag)
+
+
+def fit_by_distance(cfg: ProjectFitConfig) -> dict[str, Any]:
+    """Fit on pairs of prompts trained for the same task on both backbones (plain PyTorch: prompts are small)."""
+    src = source_prompts(cfg.source_prompts, cfg.source_backbone, "--source-prompts")
+    tgt = source_prompts(cfg.target_prompts, cfg.target_backbone, "--target-prompts")
+    tasks = sorted(set(src) & set(tgt))
+    if not tasks:
+        raise PttError(f"--target-prompts: no prompt pairs (source tasks {sorted(src)}, target tasks {sorted(tgt)}); "
+                       "the distance objective needs prompts of the same task on both backbones")
+    (ls, hs), (lt, ht) = src[tasks[0]].shape, tgt[tasks[0]].shape
+    torch.manual_seed(cfg.seed)
+    projector = Projector(ProjectorShape(ls, hs, lt, ht, cfg.projector_hidden, cfg.mode))
+    tb = TBWriter(Path(cfg.output_dir) / "tb")
+    try:
+        final = fit_distance(projector, src, tgt, tasks, cfg.distance, cfg.max_steps, cfg.lr,
+                             log=lambda step, v: tb.scalars(step, {"projector/distance_loss": v}))
+    finally:
+        tb.close()
+    metrics = {"final_distance_loss": final, "pairs": len(tasks)}
+    state = {k: v.detach().float() for k, v in projector.state_dict().items()}
+    meta = {"objective": "distance", "distance": cfg.distance, "tasks": tasks, "metrics": metrics,
+            "steps": cfg.max_steps, "lr": cfg.lr, "target_family": detect_family(load_config(cfg.target_backbone)).name}
+    save_projector(cfg.output_dir, projector.shape, state, {**meta, **backbones(cfg)})
+    return metrics
+
+
+def fit_by_task(cfg: ProjectFitConfig) -> dict[str, Any]:
+    """Train the projector through the frozen target backbone's task loss, cycling over the tasks."""
+    src = source_prompts(cfg.source_prompts, cfg.source_backbone, "--source-prompts")
+    tasks = cfg.task_list() or list(src)
+    missing = [t for t in tasks if t not in src]
+    if missing:
+        raise PttError(f"--tasks: no source prompt for {', '.join(missing)} (source prompts cover {', '.join(src)}); "
+                       "give a --source-prompts artifact per task")
+    ls, hs = src[tasks[0]].shape
+    lt = cfg.target_length or ls
+    train_cfg = replace(cfg.train_config(), task=tasks[0], prompt_length=lt, init_from=None)
+    shape_of = lambda ht: ProjectorShape(ls, hs, lt, ht, cfg.projector_hidden, cfg.mode)  # noqa: E731
+    shape_of(hidden_size(load_config(cfg.target_backbone)))  # refuse a bad shape before loading anything
+    torch.manual_seed(cfg.seed)
+    trainer = build_trainer(train_cfg, prompt_module=lambda ht, dtype: ProjectedPrompt(
+        Projector(shape_of(ht)), {t: src[t] for t in tasks}).to(dtype))
+    prompt = trainer.prompt_module
+    tb = TBWriter(Path(cfg.output_dir) / "tb")
+    history = []
+    try:
+        for step in range(train_cfg.max_steps):
+            task = tasks[step % len(tasks)]
+            prompt.use(task)
+            loss, _ = trainer.step(step, trainer.view(task))
+            tb.scalars(step + 1, {f"train/loss/{task}": loss})
+            if (step + 1) % train_cfg.eval_every == 0 or step + 1 == train_cfg.max_steps:
+                row = {"step": step + 1}
+                for t in tasks:
+                    prompt.use(t)
+                    row[t] = trainer.evaluate(trainer.view(t))
+                    tb.scalars(step + 1, {f"eval/{t}/{k}": v for k, v in row[t].items()})
+                history.append(row)
+        state = {k.removeprefix("projector."): v for k, v in trainer.trainable_state().items()}
+        family = trainer.scorer.family.name
+    finally:
+        tb.close()
+        trainer.close()
+    meta = {"objective": "task", "tasks": tasks, "metrics": history[-1], "history": history,
+            "steps": train_cfg.max_steps, "lr": train_cfg.lr, "target_family": family, "train": train_cfg.to_dict()}
+    if dist.is_main():
+        save_projector(cfg.output_dir, shape_of(prompt.projector.shape.target_hidden), state, {**meta, **backbones(cfg)})
+    return history[-1]
+
+
+def backbones(cfg: ProjectFitConfig) -> dict[str, Any]:
+    return {"source_backbone": cfg.source_backbone, "target_backbone": cfg.target_backbone,
+            "target_backbone_path": local_path(cfg.target_backbone)}
+
+
+def apply(projector_dir: str | Path, prompt_path: str, output_dir: str | Path) -> dict[str, Any]:
+    """Project a source-backbone prompt into the target backbone; writes a regular prompt artifact."""
+    projector, pmeta = load_projector(projector_dir)
+    source = load_sources([prompt_path], "--prompt")[0]
+    shape = projector.shape
+    tensor, meta = source["tensor"], source["meta"]
+    if tuple(tensor.shape) != (shape.source_length, shape.source_hidden):
+        raise PttError(f"--prompt {prompt_path}: shape {tuple(tensor.shape)} (backbone {meta.get('backbone')}) but the "
+                       f"projector maps [{shape.source_length}, {shape.source_hidden}] prompts of "
+                       f"{pmeta['source_backbone']}; use a prompt of that backbone and length")
+    with torch.no_grad():
+        projected = projector(tensor.float())
+    target = pmeta["target_backbone"]
+    out_meta = {"backbone": target, "backbone_path": pmeta.get("target_backbone_path"), "family": pmeta["target_family"],
+                "task": meta.get("task"), "step": 0, "metrics": {}, "max_length": meta.get("max_length", 128),
+                "model_type": load_config(pmeta.get("target_backbone_path") or target).model_type,
+                "init": {"init": "projected", "source": str(prompt_path), "source_backbone": meta.get("backbone"),
+                         "source_sha256": meta.get("sha256"), "projector": str(projector_dir),
+                         "projector_sha256": pmeta["sha256"], "objective": pmeta["objective"]},
+                "format": "ptt-prompt-v1"}
+    save_prompt(output_dir, projected, out_meta)
+    return {"output_dir": str(output_dir), "task": meta.get("task"), "shape": list(projected.shape)}

@@ -1,0 +1,39 @@
+"""`ptt transfer eval`: every prompt, unchanged, on every task's eval split (zero-shot cross-task transfer),
+plus a random-prompt row; writes matrix.json/.csv/.png. One scorer serves every task."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ptt.config import TransferEvalConfig
+from ptt.core.tasks import get_task
+from ptt.errors import PttError
+from ptt.runtime import dist
+from ptt.runtime.artifacts import artifact_paths
+from ptt.scoring import config_for_artifact, open_scorer
+from ptt.transfer.matrix import RANDOM_ROW, matrix_result, write_matrix
+from ptt.transfer.sources import load_sources, row_labels
+
+
+def run(cfg: TransferEvalConfig) -> dict[str, Any]:
+    tasks = [get_task(t) for t in cfg.task_list()]
+    if not tasks:
+        raise PttError("--tasks: give at least one task")
+    sources = load_sources(artifact_paths(cfg.prompts, "--prompts"))
+    rows = row_labels(sources) + ([] if cfg.no_random else [RANDOM_ROW])
+    scores: dict[str, dict[str, dict[str, float]]] = {r: {} for r in rows}
+    scorer = open_scorer(config_for_artifact(sources[0]["meta"], cfg), sources[0]["tensor"].shape[0])
+    try:
+        for task in tasks:
+            if not cfg.no_random:  # the untrained prompt `ptt train --init INIT --seed SEED` would start from
+                init, _ = scorer.initial_prompt(cfg.init, sources[0]["tensor"].shape[0], cfg.seed, task)
+                scores[RANDOM_ROW][task.name] = scorer.evaluate(task, init)
+            for label, src in zip(rows, sources):
+                scores[label][task.name] = scorer.evaluate(task, src["tensor"])
+    finally:
+        scorer.close()
+    result = matrix_result(sources, rows, [t.name for t in tasks], scores)
+    if dist.is_main():
+        write_matrix(result, Path(cfg.output_dir))
+    return result

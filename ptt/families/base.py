@@ -1,0 +1,131 @@
+"""The family protocol: everything that differs between backbone families, in one record per family.
+
+A family decides how its checkpoints are recognised and loaded, how a row is encoded, how a task's labels
+are turned into something it can score, how a prompted batch becomes class scores [B, C], where the
+indicators probe it, and how its prompts are exchanged with PEFT. Each family is one module that builds a
+`Family`; `ptt.families` registers them in one table. Nothing else in ptt branches on a family's name.
+
+Shapes: B = batch, T = tokens, L = prompt length, H = hidden size, C = classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import torch
+
+from ptt.errors import PttError
+
+
+@dataclass(frozen=True)
+class FFNSite:
+    """Where one stack's feed-forward activations live, relative to `backbone.base_model`.
+
+    stack: dotted path to the ModuleList of layers; module: dotted path inside one layer to the module whose
+    *output* is the first feed-forward layer after its nonlinearity (negative integers index from the end);
+    part: which recorded positions apply (a key of `Probe.positions`).
+    """
+
+    stack: str
+    module: str
+    part: str
+
+
+BERT_FFN = (FFNSite("encoder.layer", "intermediate", "encoder"),)
+"""BERT-style encoders: `intermediate` returns act(dense(x)) (GELU)."""
+
+
+@dataclass
+class LabelSpec:
+    """A task's labels as one family scores them with one tokenizer.
+
+    ids: [C] first-token ids of the label words (families that read label-word logits).
+    inputs: (ids [C, T], mask [C, T]) of the label verbalizer texts (families that compare encodings).
+    cache: per-spec values a family computes once (e.g. the encoded label vectors).
+    """
+
+    ids: torch.Tensor | None = None
+    inputs: tuple[torch.Tensor, torch.Tensor] | None = None
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    def to(self, device: torch.device) -> "LabelSpec":
+        ids = self.ids.to(device) if self.ids is not None else None
+        inputs = tuple(t.to(device) for t in self.inputs) if self.inputs is not None else None
+        return LabelSpec(ids, inputs)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The companion input of an indicator probe: one encoded row (an empty text, framed like training
+    inputs) and, per part, the positions recorded, counted in the prompted sequence (prompt first)."""
+
+    row: dict
+    positions: dict[str, list[int]]
+    labels: LabelSpec
+    """Labels the family's scorer can run with; the probe reads activations, not class scores."""
+
+
+@dataclass(frozen=True)
+class Family:
+    """One backbone family. Every field is a plain value or a function; see the family modules."""
+
+    name: str
+    auto_class: str
+    """Name of the `transformers` Auto class that loads it (e.g. "AutoModelForSeq2SeqLM")."""
+    claims: Callable[[Any], bool]
+    """config -> whether a checkpoint with this config belongs to the family."""
+    encode: Callable[[Any, Sequence[str], int], list[dict]]
+    """(tokenizer, rendered texts, max_length) -> rows with input_ids (+ family extras such as mask_pos)."""
+    label_spec: Callable[[Any, Sequence[str]], LabelSpec]
+    """(tokenizer, label words) -> LabelSpec."""
+    score: Callable[..., torch.Tensor]
+    """(backbone, embeds [B, T, H], mask [B, T], n_prompt, labels, **row extras) -> class scores [B, C] fp32."""
+    probe: Callable[[Any, int, int], Probe]
+    """(tokenizer, max_length, prompt length) -> the indicator probe."""
+    ffn_sites: dict[str, tuple[FFNSite, ...]]
+    """config.model_type -> where the FFN activations are read (ON indicators)."""
+    peft_task_type: str
+    """PEFT task_type of an exported adapter."""
+    peft_submodules: int = 1
+    """PEFT's num_transformer_submodules for that task type (rows of the prompt are repeated per block)."""
+    words_like: str | None = None
+    """Task-table verbalizer to use when a task names no words for this family (a family's name)."""
+
+    def load_class(self):
+        import transformers
+
+        return getattr(transformers, self.auto_class)
+
+
+def label_token_ids(tokenizer, words: Sequence[str], flag: str = "--task") -> list[int]:
+    """First sub-token id of each label word (with a leading space, as inside a sentence); must be distinct."""
+    ids = []
+    for w in words:
+        pieces = tokenizer(" " + w, add_special_tokens=False)["input_ids"]
+        tokens = tokenizer.convert_ids_to_tokens(pieces)
+        while len(pieces) > 1 and tokens[0] in ("▁", "Ġ", " "):  # a bare word-start piece carries no label
+            pieces, tokens = pieces[1:], tokens[1:]
+        if not pieces:
+            raise PttError(f"{flag}: label word {w!r} tokenizes to nothing with this backbone's tokenizer")
+        ids.append(pieces[0])
+    if len(set(ids)) != len(ids):
+        raise PttError(f"{flag}: label words {list(words)} share a first token with this tokenizer; use distinct words")
+    return ids
+
+
+def word_labels(tokenizer, words: Sequence[str]) -> LabelSpec:
+    """Labels scored by the logits of their words' first tokens."""
+    return LabelSpec(ids=torch.as_tensor(label_token_ids(tokenizer, words)))
+
+
+def plain_encode(tokenizer, texts: Sequence[str], max_length: int) -> list[dict]:
+    """Token ids per text, truncated to max_length (special tokens included)."""
+    out = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
+    return [{"input_ids": ids} for ids in out]
+
+
+def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[B, T, H], [B, T] -> [B, H]: mean of the hidden states where mask is 1."""
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(1) / m.sum(1).clamp(min=1)

@@ -1,0 +1,140 @@
+"""Prompt artifacts (`prompt.safetensors` + `prompt.json`) and atomic writes; resume state is `resume.py`.
+
+Every write goes to a temporary name, is fsynced, then renamed, so a reader never sees half a file.
+The json carries a sha256 of the tensor bytes, checked on load.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
+
+from ptt.errors import PttError
+from ptt.runtime.faults import maybe_fail
+
+TENSOR_FILE = "prompt.safetensors"
+META_FILE = "prompt.json"
+TENSOR_KEY = "prompt"
+
+
+def tensor_sha256(t: torch.Tensor) -> str:
+    """Hash of the tensor's fp32 bytes (shape-sensitive through the json's shape field)."""
+    data = t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
+    return hashlib.sha256(data).hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a fsynced temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+
+def atomic_write_csv(path: Path, rows: Iterable[Sequence[Any]]) -> None:
+    buf = io.StringIO()
+    csv.writer(buf).writerows(rows)
+    atomic_write_bytes(path, buf.getvalue().encode())
+
+
+def atomic_write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    """A safetensors file, written like every other file here (temporary name, fsync, rename)."""
+    atomic_write_bytes(path, safetensors_bytes({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata))
+
+
+def save_prompt(directory: str | Path, prompt: torch.Tensor, meta: dict[str, Any], fault_step: int | None = None) -> Path:
+    """Write the artifact into `directory`: tensor first, then the json that vouches for it. A crash between
+    the two leaves a tensor whose checksum the old json refuses, never a silently wrong prompt."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensor = prompt.detach().to("cpu", torch.float32).contiguous()
+    atomic_write_tensors(directory / TENSOR_FILE, {TENSOR_KEY: tensor})
+    if fault_step is not None:
+        maybe_fail("prompt", fault_step)
+    full = {**meta, "length": tensor.shape[0], "hidden_size": tensor.shape[1], "sha256": tensor_sha256(tensor)}
+    atomic_write_json(directory / META_FILE, full)
+    return directory
+
+
+def load_prompt(path: str | Path, flag: str = "--prompt") -> tuple[torch.Tensor, dict[str, Any]]:
+    """Read an artifact (its folder, or either of its two files); refuse missing, corrupt or mismatched files."""
+    directory = _artifact_dir(Path(path), flag)
+    try:
+        meta = json.loads((directory / META_FILE).read_text())
+    except (OSError, ValueError) as e:
+        raise PttError(f"{flag} {path}: cannot read {META_FILE} ({e}); point to a folder written by `ptt train`")
+    try:
+        tensor = load_file(str(directory / TENSOR_FILE))[TENSOR_KEY]
+    except (OSError, SafetensorError, KeyError) as e:
+        raise PttError(f"{flag} {path}: {TENSOR_FILE} is unreadable or truncated ({e}); retrain or restore it")
+    if meta.get("sha256") != tensor_sha256(tensor):
+        raise PttError(f"{flag} {path}: checksum mismatch between {TENSOR_FILE} and {META_FILE}; the file is corrupt")
+    return tensor, meta
+
+
+def _artifact_dir(path: Path, flag: str) -> Path:
+    directory = path.parent if path.name in (TENSOR_FILE, META_FILE) else path
+    if not (directory / META_FILE).is_file() or not (directory / TENSOR_FILE).is_file():
+        raise PttError(
+            f"{flag} {path}: no prompt artifact there (expected {TENSOR_FILE} and {META_FILE}); "
+            "pass a run's best/ or last/ folder"
+        )
+    return directory
+
+
+def backbone_id(meta: dict[str, Any]) -> str:
+    """Which backbone an artifact belongs to: its recorded absolute folder, else its backbone name."""
+    return meta.get("backbone_path") or meta.get("backbone") or "?"
+
+
+def find_artifacts(directory: str | Path) -> list[Path]:
+    """Every folder under `directory` (itself included, recursively) holding prompt.json + prompt.safetensors,
+    sorted by path."""
+    root = Path(directory)
+    return sorted(p.parent for p in root.rglob(META_FILE) if (p.parent / TENSOR_FILE).is_file())
+
+
+def artifact_paths(values: Sequence[str], flag: str) -> list[str]:
+    """The prompt artifacts named by an option's values, as a shell hands them over.
+
+    Each value may be an artifact folder (or one of its two files), a folder holding artifacts (every one under
+    it, sorted), or several of these separated by spaces (one quoted value). Order is kept; a folder with no
+    artifact under it is refused.
+    """
+    out = []
+    for chunk in values:
+        for value in chunk.split():
+            path = Path(value)
+            is_artifact = (path.parent if path.name in (TENSOR_FILE, META_FILE) else path).joinpath(META_FILE).is_file()
+            if path.is_dir() and not is_artifact:
+                found = find_artifacts(path)
+                if not found:
+                    raise PttError(f"{flag} {value}: a folder with no prompt artifact under it (a folder with "
+                                   f"{META_FILE} and {TENSOR_FILE}, e.g. a run's best/)")
+                out.extend(str(p) for p in found)
+            else:
+                out.append(value)
+    return out

@@ -1,0 +1,147 @@
+"""Scoring apart from training: a `Scorer` holds the frozen backbone, its tokenizer and family, and scores
+prompts on tasks. It builds no optimizer.
+
+`open_scorer` (ptt eval, transfer eval, indicators, source ranking) loads the backbone and runs it through an
+optimizer-free forward (`ptt.runtime.deepspeed.forward_runner`: under ZeRO-3 the backbone stays partitioned
+and DeepSpeed's hooks gather one layer at a time). Training (`ptt.training`) builds a Scorer around its own
+engine, so evaluation during training is this same code with the trained prompt.
+
+Every rank calls every method here; rows are sharded across ranks and every rank gets all predictions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+
+from ptt.config import ScoreConfig
+from ptt.backbone import Frozen, PromptModel, initial_prompt, load_weights, resolve_backbone
+from ptt.core.encode import collate, encode_split
+from ptt.core.metrics import compute
+from ptt.core.order import by_length, eval_shard
+from ptt.core.tasks import TaskSpec, get_task
+from ptt.families.base import LabelSpec
+from ptt.runtime import dist, zero
+from ptt.runtime.artifacts import backbone_id
+from ptt.runtime.deepspeed import forward_runner
+
+
+class Scorer:
+    """Scores prompts with one frozen backbone.
+
+    Args:
+        frozen: the loaded backbone.
+        model: the PromptModel whose forward `runner` runs.
+        runner: the module or DeepSpeed engine that runs `model`'s forward.
+        data: a config with the data fields (see `ptt.core.encode.encode_split`) and max_length.
+        eval_batch_size: rows per forward on each rank.
+    """
+
+    def __init__(self, frozen: Frozen, model: PromptModel, runner, data, eval_batch_size: int):
+        self.frozen, self.model, self.runner, self.data = frozen, model, runner, data
+        self.eval_batch_size = eval_batch_size
+        self._labels: dict[str, LabelSpec] = {}
+        self._rows: dict[tuple[str, str], list[dict]] = {}
+
+    @property
+    def family(self):
+        return self.frozen.family
+
+    @property
+    def tokenizer(self):
+        return self.frozen.tokenizer
+
+    @property
+    def device(self) -> torch.device:
+        return dist.device()
+
+    def labels(self, task: TaskSpec) -> LabelSpec:
+        """The task's labels as this family scores them (built once per task)."""
+        if task.name not in self._labels:
+            spec = self.family.label_spec(self.tokenizer, task.words_for(self.family))
+            self._labels[task.name] = spec.to(self.device)
+        return self._labels[task.name]
+
+    def rows(self, task: TaskSpec, split: str) -> list[dict]:
+        """The task's split, tokenized once."""
+        key = (task.name, split)
+        if key not in self._rows:
+            self._rows[key] = encode_split(self.data, task, self.tokenizer, self.family, split, self.data.max_length)
+        return self._rows[key]
+
+    def keep_rows(self, task: TaskSpec, split: str, rows: list[dict]) -> None:
+        """Rows tokenized ahead of time (a trainer encodes before loading weights, to fail fast on bad data)."""
+        self._rows[(task.name, split)] = rows
+
+    def scores(self, batch: dict[str, torch.Tensor], labels: LabelSpec, prompt: torch.Tensor | None = None,
+               use_prompt: bool = True) -> torch.Tensor:
+        """Class scores [B, C] of a collated batch. prompt: [L, H] to score, or None for the model's own prompt."""
+        device = self.device
+        extras = {k: v.to(device) for k, v in batch.items() if k not in ("input_ids", "attention_mask", "labels")}
+        if prompt is not None:
+            prompt = prompt.to(device, self.frozen.dtype)
+        return self.runner(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
+                           labels=labels, prompt=prompt, use_prompt=use_prompt, **extras)
+
+    @torch.no_grad()
+    def predict(self, rows: list[dict], labels: LabelSpec, prompt: torch.Tensor | None = None,
+                use_prompt: bool = True) -> list[int]:
+        """Predicted label index of every row (all ranks take part and all get the full list)."""
+        # longest first: batches of similar widths pad less; predictions are mapped back to rows by index
+        shard = by_length(eval_shard(len(rows), dist.rank(), dist.world_size()), [len(r["input_ids"]) for r in rows])
+        pairs = []
+        for start in range(0, len(shard), self.eval_batch_size):
+            idx = shard[start: start + self.eval_batch_size]
+            batch = collate([rows[i] for i in idx], self.tokenizer.pad_token_id)
+            pairs.extend(zip(idx, self.scores(batch, labels, prompt, use_prompt).argmax(-1).tolist()))
+        merged = dict(p for part in dist.all_gather_objects(pairs) for p in part)  # repeats from padding collapse
+        return [merged[i] for i in range(len(rows))]
+
+    def evaluate(self, task: TaskSpec, prompt: torch.Tensor | None = None, use_prompt: bool = True,
+                 rows: list[dict] | None = None) -> dict[str, float]:
+        """The task's metrics on `rows` (default: its eval split)."""
+        rows = self.rows(task, "eval") if rows is None else rows
+        preds = self.predict(rows, self.labels(task), prompt, use_prompt)
+        return compute(task.metrics, preds, [r["label"] for r in rows])
+
+    def initial_prompt(self, init: str, length: int, seed: int, task: TaskSpec) -> tuple[torch.Tensor, dict]:
+        """The untrained prompt `ptt train --init INIT --seed SEED` starts from (see `ptt.backbone`)."""
+        return initial_prompt(self.frozen, init, length, seed, task)
+
+    def close(self) -> None:
+        """Drop DeepSpeed hooks and transformers' global ZeRO-3 flag so the process can build another model."""
+        if hasattr(self.runner, "destroy"):
+            self.runner.destroy()
+        zero.release_context()
+
+
+def open_scorer(cfg, prompt_length: int) -> Scorer:
+    """A Scorer for prompts of `prompt_length` on cfg.backbone (every rank calls this).
+
+    cfg: a `ptt.config.ScoreConfig` (backbone, family, precision, ds_config, seed, max_length, eval_batch_size
+    and the data fields).
+    """
+    world = dist.world_size()
+    frozen = resolve_backbone(cfg.backbone, cfg.family, prompt_length=prompt_length, max_length=cfg.max_length,
+                              precision=cfg.precision, ds_config=cfg.ds_config, batch=(world, 1, 1))
+    load_weights(frozen, cfg.seed)
+    model = PromptModel(frozen.module, frozen.family).to(dist.device())
+    return Scorer(frozen, model, forward_runner(model, frozen.ds_config), cfg, cfg.eval_batch_size)
+
+
+def score_task(scorer: Scorer, task: str, prompts: dict[Any, torch.Tensor]) -> dict[Any, dict[str, float]]:
+    """{key: metrics on the task's eval split} for each prompt [L, H] in `prompts`."""
+    spec = get_task(task)
+    return {key: scorer.evaluate(spec, prompt) for key, prompt in prompts.items()}
+
+
+def config_for_artifact(meta: dict, base, **changes):
+    """A ScoreConfig that scores prompts made for the backbone in `meta` (an artifact's prompt.json): its
+    backbone, family and max_length, with `base`'s data, precision and DeepSpeed settings."""
+    names = {f.name for f in dataclasses.fields(ScoreConfig)}
+    fields = {k: v for k, v in dataclasses.asdict(base).items() if k in names}
+    fields.update(backbone=backbone_id(meta) if meta.get("backbone_path") else meta["backbone"],
+                  family=meta.get("family"), max_length=meta.get("max_length", 128))
+    return ScoreConfig(**{**fields, **changes})

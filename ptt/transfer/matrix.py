@@ -1,0 +1,45 @@
+"""The zero-shot transfer matrix: rows are source prompts, columns target tasks, each cell the target's
+primary metric, with the paper's relative view (transfer / the target's own prompt)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ptt.core.tasks import get_task
+from ptt.runtime.artifacts import atomic_write_csv, atomic_write_json
+from ptt.transfer.plots import heatmap
+from ptt.transfer.sources import own_prompt_index
+
+RANDOM_ROW = "random"
+
+
+def matrix_result(sources: list[dict], rows: list[str], tasks: list[str], scores) -> dict[str, Any]:
+    """Primary-metric matrix plus the relative view.
+
+    sources: the loaded source prompts (rows[:len(sources)] are their labels); scores: {row: {task: metrics}}.
+    """
+    primary = {t: get_task(t).metrics[0] for t in tasks}
+    values = [[scores[r][t][primary[t]] for t in tasks] for r in rows]
+    own = {t: own_prompt_index(t, rows[:len(sources)]) for t in tasks}
+    relative = [[(values[i][j] / values[own[t]][j]) if own[t] is not None and values[own[t]][j] else None
+                 for j, t in enumerate(tasks)] for i in range(len(rows))]
+    return {"rows": rows, "tasks": tasks, "metric": primary, "values": values, "relative": relative,
+            "own_prompt": {t: (rows[i] if i is not None else None) for t, i in own.items()},
+            "all_metrics": scores, "sources": [{"row": r, "path": s["path"], "task": s["meta"].get("task"),
+                                                "sha256": s["meta"].get("sha256")} for r, s in zip(rows, sources)],
+            "backbone": sources[0]["meta"].get("backbone")}
+
+
+def write_matrix(result: dict[str, Any], out: Path) -> None:
+    """matrix.json, matrix.csv and matrix.png (the relative panel where any cell has one)."""
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "matrix.json", result)
+    header = ["source"] + result["tasks"] + [f"relative:{t}" for t in result["tasks"]]
+    atomic_write_csv(out / "matrix.csv", [header] + [
+        [row] + [f"{v:.4f}" for v in vals] + ["" if r is None else f"{r:.4f}" for r in rel]
+        for row, vals, rel in zip(result["rows"], result["values"], result["relative"])])
+    panels = [("zero-shot transfer (primary metric)", result["values"])]
+    if any(v is not None for row in result["relative"] for v in row):
+        panels.append(("relative to the target's own prompt", result["relative"]))
+    heatmap(panels, result["rows"], result["tasks"], out / "matrix.png")
