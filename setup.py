@@ -7,7 +7,7 @@ setup(
     version="0.1.0",
     description="Soft prompt tuning and prompt transfer on frozen T5, RoBERTa and encoder backbones under DeepSpeed",
     packages=find_packages(include=["ptt", "ptt.*"]),
-    package_data={"ptt": ["assets/data/**/*", "assets/data/*"]},
+    package_data={"ptt": ["assets/data/**/*", "assets/data/*", "assets/tokenizers/*/*"]},
     data_files=[("share/ptt/ds_configs", glob("ds_configs/*.json"))],
     python_requires=">=3.10",
     install_requires=[

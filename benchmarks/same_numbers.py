@@ -2,9 +2,8 @@
 """Same numbers before and after a change: train and score the same small jobs with two checkouts, compare.
 
 `run` trains a soft prompt with the real `ptt` CLI of the checkout DIR (a subprocess with PYTHONPATH=DIR)
-on three backbones: a tiny random T5 and a tiny random RoBERTa (built from config with torch.manual_seed(0)
-and the real tokenizer files in DIR/tests/fixtures/tokenizers, the shapes of tests/conftest.py
-`build_tiny`; saved once to OUT/models and reused), and the bundled MiniLM. Each run goes to OUT/runs/NAME
+on three backbones: a tiny random T5 and a tiny random RoBERTa (`ptt.tiny`, the test suite's shapes, built
+by the ptt this script runs from; saved once to OUT/models and reused), and the bundled MiniLM. Each run goes to OUT/runs/NAME
 (replaced if present), then `ptt eval` scores its last/ prompt; wall times and the eval JSON lines go to
 OUT/runs.json. `compare` checks two such folders for exactly equal numbers: the last/ prompt tensors, every
 metrics.jsonl row, baseline.json, the train summary and the eval lines (less their path fields); it exits 1
@@ -57,27 +56,13 @@ def last_json(stdout: str) -> dict:
     return json.loads([line for line in stdout.splitlines() if line.startswith("{")][-1])
 
 
-def build_tiny(kind: str, tokenizers: Path, out: Path) -> str:
-    """The tiny random backbones of tests/conftest.py `build_tiny`, saved with their real tokenizers."""
-    if (out / "config.json").exists():
-        return str(out)
-    import torch
-    from transformers import (AutoTokenizer, RobertaConfig, RobertaForMaskedLM, T5Config,
-                              T5ForConditionalGeneration)
+def build_tiny(kind: str, out: Path) -> str:
+    """The test suite's tiny random backbones (`ptt.tiny`, shape "tiny"), built by the ptt this script runs
+    from, so that both checkouts train on the same model folders; built once and reused."""
+    if not (out / "config.json").exists():
+        from ptt.tiny import build
 
-    torch.manual_seed(0)
-    tok = AutoTokenizer.from_pretrained(str(tokenizers / kind))
-    if kind == "t5":
-        model = T5ForConditionalGeneration(T5Config(
-            vocab_size=len(tok), d_model=32, d_ff=64, d_kv=16, num_layers=2, num_decoder_layers=2, num_heads=2,
-            decoder_start_token_id=tok.pad_token_id, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
-            dropout_rate=0.1))
-    else:
-        model = RobertaForMaskedLM(RobertaConfig(
-            vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-            max_position_embeddings=514, type_vocab_size=1, pad_token_id=1))
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
+        build(kind, out)
     return str(out)
 
 
@@ -89,8 +74,7 @@ def run(checkout: Path, out: Path) -> None:
                               capture_output=True, text=True).stdout.strip()
     if not imported.startswith(str(checkout / "ptt")):
         sys.exit(f"PYTHONPATH={checkout} imports ptt from {imported!r}, not from the checkout")
-    tokenizers = checkout / "tests" / "fixtures" / "tokenizers"
-    backbones = {k: build_tiny(k, tokenizers, out / "models" / k) for k in ("t5", "roberta")} | {"minilm": "minilm"}
+    backbones = {k: build_tiny(k, out / "models" / k) for k in ("t5", "roberta")} | {"minilm": "minilm"}
     record = {"checkout": str(checkout), "commit": subprocess.run(
         ["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip(), "runs": {}}
     for name in NAMES:

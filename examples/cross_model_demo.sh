@@ -7,7 +7,7 @@ set -euo pipefail
 OUT=${1:-runs/cross-model}
 HERE="$(cd "$(dirname "$0")" && pwd)"
 mkdir -p "$OUT"
-[[ -f "$OUT/tiny-t5/config.json" ]] || python "$HERE/tiny_backbone.py" t5 "$OUT/tiny-t5"
+[[ -f "$OUT/tiny-t5/config.json" ]] || python -m ptt.tiny t5 "$OUT/tiny-t5" --shape demo
 for task in sst2 mr; do
   [[ -f "$OUT/src-$task/summary.json" ]] || ptt train --backbone "$OUT/tiny-t5" --task "$task" --prompt-length 20 \
     --max-steps 100 --eval-every 50 --lr 0.3 --max-eval-examples 400 --output-dir "$OUT/src-$task" --overwrite

