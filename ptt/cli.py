@@ -110,9 +110,13 @@ def train(ctx, local_rank, **kwargs):
     """Tune a soft prompt on a frozen backbone. With no flags: the bundled MiniLM on packaged SST-2."""
     from ptt.commands import train as command
 
-    explicit = [k for k in kwargs if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE,
-                                                                     ParameterSource.ENVIRONMENT)]
-    echo_main(command.run(TrainConfig(**kwargs), explicit=explicit))
+    if kwargs["resume"]:  # flags not given keep the saved run's values
+        given = {k: v for k, v in kwargs.items() if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE,
+                                                                                    ParameterSource.ENVIRONMENT)}
+        cfg = command.resume_config(given)
+    else:
+        cfg = TrainConfig(**kwargs)
+    echo_main(command.run(cfg))
 
 
 @main.command("eval", cls=PttCommand)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptt.backbone import PromptModel, initial_prompt, load_weights, resolve_backbone
+from ptt.backbone import Frozen, PromptModel, initial_prompt, load_weights, resolve_backbone
 from ptt.config import TrainConfig
 from ptt.core.encode import collate, encode_split
 from ptt.core.order import global_batch, rank_micro_batches
@@ -118,25 +118,44 @@ class Trainer:
         zero.release_context()
 
 
-def build_trainer(cfg: TrainConfig, prompt_module: Callable[[int, torch.dtype], nn.Module] | None = None) -> Trainer:
-    """Build the run described by `cfg` (every rank calls this).
+@dataclass
+class TrainPlan:
+    """What `plan_trainer` checked and prepared before any process group or weight exists."""
 
-    prompt_module: optional factory (hidden size, dtype) -> nn.Module whose forward() returns the prompt
-    [L, H] (e.g. a projector applied to a source prompt); its trainable parameters, not a SoftPrompt,
-    then go to the optimizer.
-    """
-    # 1) everything that can be wrong with the input fails here, before any weight is loaded
+    cfg: TrainConfig
+    task: TaskSpec
+    frozen: Frozen
+    source: tuple[torch.Tensor, dict] | None
+    rows: dict[str, list[dict]]
+
+
+def plan_trainer(cfg: TrainConfig) -> TrainPlan:
+    """Everything that can be wrong with the input fails here: backbone, family, positions, ds_config, precision,
+    tokenizer, the --init-from artifact and the data. No process group, no weights, nothing written."""
     task = get_task(cfg.task)
     frozen = resolve_backbone(cfg.backbone, cfg.family, prompt_length=cfg.prompt_length, max_length=cfg.max_length,
                               precision=cfg.precision, ds_config=cfg.ds_config, **batch_fields(cfg))
     source = prompt_from_artifact(cfg.init_from, frozen.hidden, cfg.prompt_length, cfg.backbone) \
-        if cfg.init_from else None
+        if cfg.init_from and cfg.init_from != "auto" else None
     rows = {split: encode_split(cfg, task, frozen.tokenizer, frozen.family, split, cfg.max_length)
             for split in ("train", "eval")}
-    # 2) the process group, then the frozen backbone (partitioned at load time under ZeRO-3)
+    return TrainPlan(cfg, task, frozen, source, rows)
+
+
+def build_trainer(cfg: TrainConfig, prompt_module: Callable[[int, torch.dtype], nn.Module] | None = None,
+                  plan: TrainPlan | None = None) -> Trainer:
+    """Build the run described by `cfg` (every rank calls this).
+
+    prompt_module: optional factory (hidden size, dtype) -> nn.Module whose forward() returns the prompt
+    [L, H] (e.g. a projector applied to a source prompt); its trainable parameters, not a SoftPrompt,
+    then go to the optimizer. plan: `plan_trainer(cfg)` when the caller checked the input already.
+    """
+    plan = plan if plan is not None and plan.cfg == cfg else plan_trainer(cfg)
+    task, frozen = plan.task, plan.frozen
+    # the process group, then the frozen backbone (partitioned at load time under ZeRO-3)
     load_weights(frozen, cfg.seed)
     if prompt_module is None:
-        init, init_info = source or initial_prompt(frozen, cfg.init, cfg.prompt_length, cfg.seed, task)
+        init, init_info = plan.source or initial_prompt(frozen, cfg.init, cfg.prompt_length, cfg.seed, task)
         prompt = SoftPrompt(init.to(frozen.dtype))
     else:
         prompt, init_info = prompt_module(frozen.hidden, frozen.dtype), {"init": "prompt_module"}
@@ -145,7 +164,7 @@ def build_trainer(cfg: TrainConfig, prompt_module: Callable[[int, torch.dtype], 
     engine, opt_name = initialize(model, trainable, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                   warmup_steps=cfg.warmup_steps, ds=frozen.ds_config, device=dist.device())
     scorer = Scorer(frozen, model, engine, cfg, cfg.eval_batch_size)
-    for split, split_rows in rows.items():
+    for split, split_rows in plan.rows.items():
         scorer.keep_rows(task, split, split_rows)
     return Trainer(cfg, scorer, engine, opt_name, init_info)
 

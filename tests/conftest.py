@@ -41,3 +41,16 @@ def clean_env(**extra: str) -> dict[str, str]:
 def run_ptt(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """The real `ptt` console script in a subprocess."""
     return subprocess.run(["ptt", *args], capture_output=True, text=True, timeout=timeout, env=clean_env(**(env or {})))
+
+
+def deepspeed_launcher() -> str:
+    """The `deepspeed` launcher script of the interpreter running the tests (else the one on PATH); a missing
+    launcher fails the test: the launched runs are part of what must pass."""
+    import shutil
+    import sys
+
+    local = Path(sys.executable).parent / "deepspeed"
+    found = str(local) if local.is_file() else shutil.which("deepspeed")
+    assert found, (f"the deepspeed launcher script is missing: not at {local} nor on PATH; "
+                   "install deepspeed into this interpreter (pip install -e .)")
+    return found

@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from tqdm import tqdm
 
@@ -26,24 +26,25 @@ from ptt.runtime.lock import RunLock
 from ptt.runtime.resume import load_state, newest_step, resume_changes, save_state
 from ptt.runtime.rundir import append_metrics, check_run_dir, clear_run_dir, truncate_metrics, versions
 from ptt.runtime.tb import TBWriter
-from ptt.training import Trainer, build_trainer
+from ptt.training import Trainer, build_trainer, plan_trainer
 from ptt.transfer.selection import rank_library
 
 
-def run(cfg: TrainConfig, explicit: Iterable[str] | None = None) -> dict[str, Any]:
+def run(cfg: TrainConfig) -> dict[str, Any]:
     """Run `cfg` to completion; returns the final summary (also written to OUTPUT/summary.json).
 
-    explicit: with --resume, the fields the user gave (the CLI passes them); the others keep the run's saved
-    values. None compares every field with the saved run.
+    With cfg.resume, cfg is compared with the saved run: a change to the trajectory is refused (see
+    `ptt.runtime.resume.resume_changes`); a longer run and other cadences are allowed and recorded.
     """
     run_dir = cfg.run_dir()
     check_run_dir(run_dir, cfg.resume, cfg.overwrite)
     changes: dict[str, list] = {}
     if cfg.resume:
-        cfg, changes = resumed_config(cfg, run_dir, explicit)
+        cfg, changes = resumed_config(cfg, run_dir)
     if cfg.on_nonfinite == "skip" and cfg.batch_plan(dist.world_size())[1] > 1:
         raise PttError("--on-nonfinite skip: needs one micro-batch per rank and step (a skipped step must not leave "
                        "half-accumulated gradients); drop --micro-batch-size or use --on-nonfinite stop")
+    plan = plan_trainer(cfg)  # every input error surfaces here, before any process group or file
     dist.init()
     lock = take_lock(run_dir)
     try:
@@ -51,9 +52,9 @@ def run(cfg: TrainConfig, explicit: Iterable[str] | None = None) -> dict[str, An
         if cfg.init_from == "auto":
             selection = rank_library(cfg.library, cfg)
             cfg = replace(cfg, init_from=selection["choice"])
-        trainer = build_trainer(cfg)
+        trainer = build_trainer(cfg, plan=plan)
         try:
-            if dist.is_main() and cfg.overwrite and run_dir.exists():
+            if dist.is_main() and cfg.overwrite:
                 clear_run_dir(run_dir)
             if selection is not None and dist.is_main():
                 atomic_write_json(run_dir / "selection.json", selection)
@@ -67,12 +68,20 @@ def run(cfg: TrainConfig, explicit: Iterable[str] | None = None) -> dict[str, An
         lock.release()
 
 
-def resumed_config(cfg: TrainConfig, run_dir: Path, explicit: Iterable[str] | None) -> tuple[TrainConfig, dict]:
+def resume_config(given: dict[str, Any]) -> TrainConfig:
+    """The config of `ptt train --resume`: the saved run's, with the flags the user gave on top."""
+    run_dir = Path(given.get("output_dir") or ".")
+    check_run_dir(run_dir, True, bool(given.get("overwrite")))
+    try:
+        saved = TrainConfig.from_run_dir(run_dir).to_dict()
+    except (KeyError, TypeError, ValueError) as e:
+        raise PttError(f"--resume: {run_dir}/config.json is not a ptt run's config ({e}); point --output-dir at a run")
+    return TrainConfig(**{**saved, **given, "output_dir": str(run_dir), "resume": True})
+
+
+def resumed_config(cfg: TrainConfig, run_dir: Path) -> tuple[TrainConfig, dict]:
     """The config a resumed run continues with, and the allowed changes to record (refused ones raise)."""
     saved = TrainConfig.from_run_dir(run_dir)
-    if explicit is not None:
-        given = {k: getattr(cfg, k) for k in explicit if k not in ("resume", "overwrite", "output_dir")}
-        cfg = replace(saved, **given, output_dir=str(run_dir), resume=True, overwrite=False)
     if cfg.init_from == "auto" and cfg.library == saved.library:  # the source was chosen when the run started
         cfg = replace(cfg, init_from=saved.init_from)
     new = {**cfg.to_dict(), "output_dir": saved.output_dir}

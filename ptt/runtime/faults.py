@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
+import time
+
+from ptt.runtime import dist
 
 ENV = "PTT_FAULT_INJECT"
 STAMP_ENV = "PTT_FAULT_STAMP"  # optional file that receives the time of the injected fault
@@ -23,8 +26,6 @@ def _matches(point: str, step: int) -> bool:
     if parts[0] != point or int(parts[1]) != step:
         return False
     if len(parts) > 2:
-        from ptt.runtime import dist
-
         return int(parts[2]) == dist.rank()
     return True
 
@@ -34,8 +35,6 @@ def maybe_fail(point: str, step: int) -> None:
     if _matches(point, step):
         stamp = os.environ.get(STAMP_ENV)
         if stamp:
-            import time
-
             with open(stamp, "w") as f:
                 f.write(str(time.time()))
         if point == "raise":

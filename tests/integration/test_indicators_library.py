@@ -11,15 +11,19 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from ptt.checkpoint import load_prompt, save_prompt
 from ptt.cli import main
-from ptt.config import TrainConfig
-from ptt.encode import encode_texts
+from ptt.config import IndicatorsConfig
+from ptt.core.prompt import prepend
+from ptt.core.tasks import get_task
 from ptt.errors import PttError
-from ptt.indicators import activation_masks, ffn_modules, indicator_matrices, on_all
-from ptt.library import export_peft, import_peft, list_library, render_table, show
-from ptt.prompt import gathered, prepend
-from ptt.session import open_session
+from ptt.families import FAMILIES
+from ptt.families.loading import load_frozen
+from ptt.runtime.artifacts import load_prompt, save_prompt
+from ptt.scoring import open_scorer
+from ptt.transfer.activations import activation_masks, ffn_modules, indicator_matrices
+from ptt.transfer.library import list_library, render_table, show
+from ptt.transfer.peft import export_peft, import_peft
+from ptt.transfer.similarity import on_all
 
 from tests.integration.test_train_tiny import tiny_cfg
 
@@ -52,10 +56,9 @@ def sharp_models(tiny_models, tmp_path_factory) -> dict[str, str]:
     return out
 
 
-def session_prompt(session) -> torch.Tensor:
-    param = session.model.prompt.weight
-    with gathered([param]):
-        return param.detach().clone()
+def scorer_prompt(scorer) -> torch.Tensor:
+    """The untrained prompt `ptt train` would start this backbone from (reads the partitioned embeddings)."""
+    return scorer.initial_prompt("vocab", L, 42, get_task("sst2"))[0]
 
 
 def artifact(directory: Path, backbone: str, family: str, task: str, seed: int, hidden: int, step: int = 10) -> Path:
@@ -67,22 +70,26 @@ def artifact(directory: Path, backbone: str, family: str, task: str, seed: int, 
 # --- activation capture -------------------------------------------------------------------------------------
 
 def test_t5_masks_cover_encoder_then_decoder_ffn_layers_under_zero3(tiny_models, tmp_path):
-    session = open_session(tiny_cfg(tiny_models["t5"], tmp_path, max_eval_examples=1), need_train_data=False)
+    cfg = tiny_cfg(tiny_models["t5"], tmp_path, max_eval_examples=1)
+    scorer = open_scorer(cfg, cfg.prompt_length)
     try:
-        assert all(hasattr(p, "ds_id") for p in session.model.backbone.parameters())  # ZeRO-3 partitioned
-        names = [n for n, _, _ in ffn_modules(session.model.backbone)]
+        assert all(hasattr(p, "ds_id") for p in scorer.model.backbone.parameters())  # ZeRO-3 partitioned
+        names = [n for n, _, _ in ffn_modules(scorer.model.backbone, scorer.family)]
         assert names == ["encoder.block.0.layer.1.DenseReluDense.act", "encoder.block.1.layer.1.DenseReluDense.act",
                          "decoder.block.0.layer.2.DenseReluDense.act", "decoder.block.1.layer.2.DenseReluDense.act"]
-        own = session_prompt(session)
+        own = scorer_prompt(scorer)
         a, b = random_prompt(32, 1), random_prompt(32, 2)
-        masks = activation_masks(session, a)
-        assert torch.equal(session_prompt(session), own)  # the session's own prompt is back
+        a_before = a.clone()
+        masks = activation_masks(scorer, a)
+        # nothing is left changed: the prompt passed in, the scorer's own (absent) prompt, the backbone's embeddings
+        assert torch.equal(a, a_before) and scorer.model.prompt is None
+        assert torch.equal(scorer_prompt(scorer), own)
         # encoder: the L prompt positions + the one token (</s>); decoder: its first step
         assert [tuple(m.shape) for m in masks] == [(L + 1, D_FF), (L + 1, D_FF), (1, D_FF), (1, D_FF)]
         assert all(m.dtype == torch.bool and 0 < int(m.sum()) < m.numel() for m in masks)
-        mats = indicator_matrices(session, [a, b, a.clone()])
+        mats = indicator_matrices(scorer, [a, b, a.clone()])
     finally:
-        session.close()
+        scorer.close()
     assert set(mats) == {"cosine_flat", "cosine_tokenwise", "euclidean_flat", "euclidean_tokenwise", "on_all",
                          "on_first_third", "on_last_third"}
     for name, m in mats.items():
@@ -94,27 +101,26 @@ def test_t5_masks_cover_encoder_then_decoder_ffn_layers_under_zero3(tiny_models,
 
 @pytest.mark.parametrize("kind,family", [("roberta", "masked_lm"), ("bert", "encoder")])
 def test_bert_like_masks_match_a_hand_computed_intermediate_layer(sharp_models, tmp_path, kind, family):
-    from ptt.backbones import load_model
-
-    session = open_session(tiny_cfg(sharp_models[kind], tmp_path, max_eval_examples=1), need_train_data=False)
+    cfg = tiny_cfg(sharp_models[kind], tmp_path, max_eval_examples=1)
+    scorer = open_scorer(cfg, cfg.prompt_length)
     try:
-        assert session.family == family
-        assert all(hasattr(p, "ds_id") for p in session.model.backbone.parameters())
-        assert [n for n, _, _ in ffn_modules(session.model.backbone)] == \
+        assert scorer.family.name == family
+        assert all(hasattr(p, "ds_id") for p in scorer.model.backbone.parameters())
+        assert [n for n, _, _ in ffn_modules(scorer.model.backbone, scorer.family)] == \
             ["encoder.layer.0.intermediate", "encoder.layer.1.intermediate"]
-        hidden = session.model.prompt.hidden_size
+        hidden = scorer.frozen.hidden
         a, b = random_prompt(hidden, 1), random_prompt(hidden, 2)
-        masks = activation_masks(session, a)
+        masks = activation_masks(scorer, a)
         assert [tuple(m.shape) for m in masks] == [(1, D_FF), (1, D_FF)]
-        mats = indicator_matrices(session, [a, b, a.clone()])
-        tokenizer = session.tokenizer
+        mats = indicator_matrices(scorer, [a, b, a.clone()])
+        tokenizer = scorer.tokenizer
     finally:
-        session.close()
+        scorer.close()
     assert mats["on_all"][0][2] == 1.0 and mats["on_all"][0][1] < 1.0
 
     # reference without hooks or DeepSpeed: layer i's FFN input is its attention output on hidden_states[i]
-    model = load_model(sharp_models[kind], family, torch.float32)
-    row = encode_texts(tokenizer, [""], family, 24)[0]
+    model = load_frozen(sharp_models[kind], FAMILIES[family].load_class(), torch.float32)
+    row = FAMILIES[family].encode(tokenizer, [""], 24)[0]
     ids = torch.tensor([row["input_ids"]])
     embeds, attn = prepend(a, model.get_input_embeddings()(ids), torch.ones_like(ids))
     pos = L + row.get("mask_pos", 0)  # masked_lm: the <mask> slot; encoder: CLS
@@ -132,14 +138,15 @@ def test_ffn_table_covers_gated_t5_and_refuses_unknown_model_types():
 
     gated = T5ForConditionalGeneration(T5Config(vocab_size=64, d_model=16, d_ff=24, d_kv=8, num_layers=1,
                                                 num_decoder_layers=1, num_heads=2, feed_forward_proj="gated-gelu"))
-    sites = ffn_modules(gated)
+    sites = ffn_modules(gated, FAMILIES["seq2seq"])
     assert [n for n, _, _ in sites] == ["encoder.block.0.layer.1.DenseReluDense.act",
                                         "decoder.block.0.layer.2.DenseReluDense.act"]
     ffn = gated.encoder.block[0].layer[-1].DenseReluDense
     assert type(ffn).__name__ == "T5DenseGatedActDense" and sites[0][2] is ffn.act  # GELU(wi_0 x), before the gate
     gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=16, n_embd=8, n_layer=1, n_head=2))
-    with pytest.raises(PttError, match="gpt2"):
-        ffn_modules(gpt2)
+    for family in FAMILIES.values():
+        with pytest.raises(PttError, match="gpt2"):
+            ffn_modules(gpt2, family)
 
 
 # --- ptt indicators end to end ------------------------------------------------------------------------------
@@ -154,14 +161,15 @@ def t5_library(tiny_models, tmp_path_factory) -> tuple[Path, list[Path]]:
 
 
 def test_run_indicators_writes_matrices_and_correlations(t5_library, tmp_path):
-    from ptt.indicate import run_indicators
+    from ptt.commands import indicators
 
     _, paths = t5_library
     matrix = {"rows": ["sst2", "mr", "mnli", "random"], "tasks": ["sst2", "mr", "mnli"],
               "values": [[0.9, 0.8, 0.4], [0.85, 0.9, 0.35], [0.5, 0.55, 0.8], [0.5, 0.5, 0.5]]}
     (tmp_path / "matrix.json").write_text(json.dumps(matrix))
-    base = TrainConfig(precision="fp32", ds_config="zero3_bf16")
-    result = run_indicators([str(p) for p in paths], tmp_path / "out", str(tmp_path / "matrix.json"), base=base)
+    result = indicators.run(IndicatorsConfig(prompts=tuple(str(p) for p in paths), output_dir=str(tmp_path / "out"),
+                                             transfer_matrix=str(tmp_path / "matrix.json"), precision="fp32",
+                                             ds_config="zero3_bf16"))
     assert result["prompts"] == ["sst2", "mr", "mnli"]
     assert {"on_all", "cosine_flat"} <= set(result["matrices"])
     corr = result["correlation"]["on_all"]
@@ -172,12 +180,12 @@ def test_run_indicators_writes_matrices_and_correlations(t5_library, tmp_path):
 
 
 def test_indicators_refuse_prompts_of_mixed_backbones(t5_library, tiny_models, tmp_path):
-    from ptt.indicate import run_indicators
+    from ptt.commands import indicators
 
     _, paths = t5_library
     other = artifact(tmp_path / "roberta", tiny_models["roberta"], "masked_lm", "sst2", 4, 32)
     with pytest.raises(PttError) as err:
-        run_indicators([str(paths[0]), str(other)], tmp_path / "out")
+        indicators.run(IndicatorsConfig(prompts=(str(paths[0]), str(other)), output_dir=str(tmp_path / "out")))
     assert err.value.exit_code == 2 and "\n" not in err.value.format_message()
     assert "projector" in err.value.format_message()
 
@@ -227,8 +235,6 @@ def captured_inputs(model) -> dict:
 def test_peft_loads_the_exported_t5_prompt_and_prepends_it_as_ptt_does(t5_library, tiny_models, tmp_path):
     from peft import PeftModel
 
-    from ptt.backbones import load_model
-
     _, paths = t5_library
     prompt, meta = load_prompt(paths[0])
     out = export_peft(paths[0], tmp_path / "adapter")
@@ -238,7 +244,7 @@ def test_peft_loads_the_exported_t5_prompt_and_prepends_it_as_ptt_does(t5_librar
     assert config["num_layers"] == 2 and config["num_attention_heads"] == 2
     assert config["base_model_name_or_path"] == str(Path(tiny_models["t5"]).resolve())
 
-    model = load_model(tiny_models["t5"], "seq2seq", torch.float32)
+    model = load_frozen(tiny_models["t5"], FAMILIES["seq2seq"].load_class(), torch.float32)
     peft_model = PeftModel.from_pretrained(model, str(out))
     weight = peft_model.prompt_encoder["default"].embedding.weight
     assert torch.equal(weight, torch.cat([prompt, prompt]))
@@ -267,10 +273,9 @@ def test_peft_loads_the_exported_t5_prompt_and_prepends_it_as_ptt_does(t5_librar
 def test_import_of_an_adapter_peft_itself_trained(t5_library, tiny_models, tmp_path):
     from peft import PromptTuningConfig, get_peft_model
 
-    from ptt.backbones import load_model
-    from ptt.transfer import load_sources
+    from ptt.transfer.sources import load_sources
 
-    model = load_model(tiny_models["t5"], "seq2seq", torch.float32)
+    model = load_frozen(tiny_models["t5"], FAMILIES["seq2seq"].load_class(), torch.float32)
     torch.manual_seed(3)
     peft_model = get_peft_model(model, PromptTuningConfig(task_type="SEQ_2_SEQ_LM", num_virtual_tokens=L))
     peft_model.save_pretrained(tmp_path / "peft")
@@ -294,15 +299,13 @@ def test_import_of_an_adapter_peft_itself_trained(t5_library, tiny_models, tmp_p
 def test_roberta_export_loads_in_peft_and_prepends_as_ptt_does(tiny_models, tmp_path, task_type):
     from peft import PeftModel
 
-    from ptt.backbones import load_model
-
     src = artifact(tmp_path / "prompt", tiny_models["roberta"], "masked_lm", "sst2", 5, 32)
     prompt, _ = load_prompt(src)
     out = export_peft(src, tmp_path / "adapter", task_type=task_type)
     config = json.loads((out / "adapter_config.json").read_text())
     assert config["task_type"] == (task_type or "FEATURE_EXTRACTION") and config["num_transformer_submodules"] == 1
 
-    model = load_model(tiny_models["roberta"], "masked_lm", torch.float32)
+    model = load_frozen(tiny_models["roberta"], FAMILIES["masked_lm"].load_class(), torch.float32)
     if task_type == "CAUSAL_LM":  # PEFT's causal-LM wrapper reads this attribute; *ForMaskedLM has none
         model.prepare_inputs_for_generation = lambda *args, **kwargs: kwargs
     peft_model = PeftModel.from_pretrained(model, str(out))

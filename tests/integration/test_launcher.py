@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 from pathlib import Path
 
-import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from ptt.checkpoint import load_prompt
-from tests.conftest import FIXTURES, run_ptt, clean_env
+from ptt.runtime.artifacts import load_prompt, save_prompt
+from tests.conftest import FIXTURES, clean_env, deepspeed_launcher, run_ptt
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -24,13 +22,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.skipif(shutil.which("deepspeed") is None, reason="the deepspeed launcher is not on PATH")
 def test_two_rank_zero3_bf16_through_the_launcher(tiny_models, tmp_path):
     out = tmp_path / "run"
     # 90% of the labels are "positive": a signal a 4-vector prompt on a random tiny T5 can learn,
     # so the loss must fall.
     data = str(FIXTURES / "skewed_sst2.jsonl")
-    cmd = ["deepspeed", "--num_gpus", "2", "--master_port", str(free_port()), str(REPO / "launch" / "ptt_main.py"),
+    cmd = [deepspeed_launcher(), "--num_gpus", "2", "--master_port", str(free_port()),
+           str(REPO / "launch" / "ptt_main.py"),
            "train", "--backbone", tiny_models["t5"], "--task", "sst2", "--train-file", data, "--eval-file", data,
            "--text-field", "text", "--precision", "bf16", "--ds-config", "zero3_bf16", "--prompt-length", "4",
            "--max-length", "24", "--max-steps", "16", "--eval-every", "8", "--batch-size", "8", "--lr", "0.3",
@@ -61,16 +59,14 @@ def test_two_rank_zero3_bf16_through_the_launcher(tiny_models, tmp_path):
     assert abs(line["accuracy"] - meta["metrics"]["accuracy"]) <= 0.1
 
 
-@pytest.mark.skipif(shutil.which("deepspeed") is None, reason="the deepspeed launcher is not on PATH")
 def test_transfer_compare_runs_under_the_launcher(tiny_models, tmp_path):
-    from ptt.checkpoint import save_prompt
-
     source = tmp_path / "source"
     save_prompt(source, torch.randn(4, 32) * 0.5, {"backbone": tiny_models["t5"], "backbone_path": tiny_models["t5"],
                                                    "family": "seq2seq", "task": "sst2", "step": 0, "metrics": {},
                                                    "max_length": 24})
     out = tmp_path / "cmp"
-    cmd = ["deepspeed", "--num_gpus", "2", "--master_port", str(free_port()), str(REPO / "launch" / "ptt_main.py"),
+    cmd = [deepspeed_launcher(), "--num_gpus", "2", "--master_port", str(free_port()),
+           str(REPO / "launch" / "ptt_main.py"),
            "transfer", "compare", "--task", "mr", "--source", str(source), "--seeds", "1", "--max-steps", "2",
            "--eval-every", "1", "--batch-size", "4", "--max-length", "24", "--max-train-examples", "32",
            "--max-eval-examples", "16", "--precision", "fp32", "--ds-config", "zero3_bf16", "--output-dir", str(out)]

@@ -3,18 +3,16 @@ train the same prompt as one node with two ranks (CPU, fp32, ZeRO-3)."""
 
 from __future__ import annotations
 
-import shutil
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 import torch
 
-from ptt.checkpoint import load_prompt
-from tests.conftest import clean_env
+from ptt.runtime.artifacts import load_prompt
+from tests.conftest import clean_env, deepspeed_launcher
 from tests.integration.test_launcher import REPO, free_port
-
-pytestmark = pytest.mark.skipif(shutil.which("deepspeed") is None, reason="the deepspeed launcher is not on PATH")
 
 
 def ptt_args(backbone: str, out: Path) -> list[str]:
@@ -24,8 +22,10 @@ def ptt_args(backbone: str, out: Path) -> list[str]:
 
 
 def test_two_nodes_on_one_machine_match_one_node_with_two_ranks(tiny_models, tmp_path):
-    env = clean_env(PYTHONPATH=str(REPO))
-    one = subprocess.run(["deepspeed", "--num_gpus", "2", "--master_port", str(free_port()),
+    launcher = deepspeed_launcher()
+    # launch/per_node.sh runs `deepspeed` from PATH: put the same launcher first there
+    env = clean_env(PYTHONPATH=str(REPO), PATH=str(Path(launcher).parent) + os.pathsep + os.environ.get("PATH", ""))
+    one = subprocess.run([launcher, "--num_gpus", "2", "--master_port", str(free_port()),
                           str(REPO / "launch" / "ptt_main.py"), *ptt_args(tiny_models["t5"], tmp_path / "one")],
                          capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path)
     assert one.returncode == 0, one.stderr[-3000:]

@@ -4,21 +4,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 
 import pytest
 import torch
 from click.testing import CliRunner
 
-from ptt.checkpoint import load_prompt, save_prompt
 from ptt.cli import main
-
-from ptt.projector import Projector, ProjectedPrompt, ProjectorShape
-from ptt.prompt import gathered
-from ptt.session import open_session
-from ptt.train import train_step
-from tests.conftest import FIXTURES, clean_env
+from ptt.runtime.artifacts import load_prompt, save_prompt
+from ptt.runtime.zero import gathered
+from ptt.training import build_trainer
+from ptt.transfer.projector import Projector, ProjectedPrompt, ProjectorShape
+from tests.conftest import FIXTURES, clean_env, deepspeed_launcher
 from tests.integration.test_bad_input import assert_clean_error
 from tests.integration.test_launcher import REPO, free_port
 from tests.integration.test_train_tiny import backbone_snapshot, tiny_cfg
@@ -49,22 +46,22 @@ def test_a_task_step_changes_only_the_projector(tiny_models, src_prompts, tmp_pa
         made["m"] = ProjectedPrompt(Projector(ProjectorShape(4, 48, 4, hidden, hidden=16)), sources).to(dtype)
         return made["m"]
 
-    session = open_session(tiny_cfg(tiny_models["t5"], tmp_path), prompt_module=make)
+    trainer = build_trainer(tiny_cfg(tiny_models["t5"], tmp_path), prompt_module=make)
     try:
         proj = made["m"].projector
-        before_b = backbone_snapshot(session.model)
+        before_b = backbone_snapshot(trainer.scorer.model)
         with gathered(list(proj.parameters())):
             before_p = [p.detach().clone() for p in proj.parameters()]
         before_src = made["m"].sources.clone()
-        train_step(session, 0)
+        trainer.step(0)
         with gathered(list(proj.parameters())):
             after_p = [p.detach().clone() for p in proj.parameters()]
         assert all(not torch.equal(a, b) for a, b in zip(before_p, after_p))
         assert torch.equal(before_src, made["m"].sources)
-        for name, value in backbone_snapshot(session.model).items():
+        for name, value in backbone_snapshot(trainer.scorer.model).items():
             assert torch.equal(value, before_b[name]), name
     finally:
-        session.close()
+        trainer.close()
 
 
 def test_task_objective_beats_a_random_prompt_and_round_trips_through_eval(tiny_models, src_prompts, tmp_path):
@@ -143,13 +140,13 @@ def test_projector_bad_input(tiny_models, src_prompts, tmp_path):
     assert_clean_error(r, "--objective magic")
 
 
-@pytest.mark.skipif(shutil.which("deepspeed") is None, reason="the deepspeed launcher is not on PATH")
 def test_task_objective_two_rank_zero3_through_the_launcher(tiny_models, src_prompts, tmp_path):
     out = tmp_path / "proj"
-    cmd = ["deepspeed", "--num_gpus", "2", "--master_port", str(free_port()), str(REPO / "launch" / "ptt_main.py"),
-           "transfer", "project", "fit", "--source-backbone", tiny_models["bert_mlm"], "--target-backbone",
-           tiny_models["t5"], "--objective", "task", "--source-prompts", src_prompts["sst2"], "--source-prompts",
-           src_prompts["mr"], "--projector-hidden", "16", "--max-steps", "4", "--eval-every", "2", "--batch-size", "4",
+    cmd = [deepspeed_launcher(), "--num_gpus", "2", "--master_port", str(free_port()),
+           str(REPO / "launch" / "ptt_main.py"), "transfer", "project", "fit",
+           "--source-backbone", tiny_models["bert_mlm"], "--target-backbone", tiny_models["t5"],
+           "--objective", "task", "--source-prompts", src_prompts["sst2"], "--source-prompts", src_prompts["mr"],
+           "--projector-hidden", "16", "--max-steps", "4", "--eval-every", "2", "--batch-size", "4",
            "--max-train-examples", "32", "--max-eval-examples", "16", "--max-length", "24",
            "--ds-config", "zero3_bf16", "--precision", "fp32", "--output-dir", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=clean_env(PYTHONPATH=str(REPO)))

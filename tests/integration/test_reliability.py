@@ -4,7 +4,6 @@ uninterrupted run's prompt bit for bit; a dying rank ends the whole job quickly;
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 
@@ -12,8 +11,8 @@ import psutil
 import pytest
 import torch
 
-from ptt.checkpoint import load_prompt
-from tests.conftest import run_ptt, clean_env
+from ptt.runtime.artifacts import load_prompt
+from tests.conftest import clean_env, deepspeed_launcher, run_ptt
 from tests.integration.test_launcher import REPO, free_port
 
 FAILURE_BOUND_S = 30  # a dead rank ends the job within this many seconds (the launcher polls every second)
@@ -26,8 +25,8 @@ def args(backbone, out, *extra):
 
 
 def launched(backbone, out, *extra, env=None):
-    cmd = ["deepspeed", "--num_gpus", "2", "--master_port", str(free_port()), str(REPO / "launch" / "ptt_main.py"),
-           *args(backbone, out, "--ds-config", "zero3_bf16", *extra)]
+    cmd = [deepspeed_launcher(), "--num_gpus", "2", "--master_port", str(free_port()),
+           str(REPO / "launch" / "ptt_main.py"), *args(backbone, out, "--ds-config", "zero3_bf16", *extra)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900,
                           env=clean_env(PYTHONPATH=str(REPO), **(env or {})))
 
@@ -63,7 +62,6 @@ def test_single_process_killed_then_resumed_equals_uninterrupted(tiny_models, tm
     assert steps == [0, 2, 4, 6]
 
 
-@pytest.mark.skipif(shutil.which("deepspeed") is None, reason="the deepspeed launcher is not on PATH")
 def test_two_rank_zero3_killed_rank_ends_the_job_and_resume_is_exact(tiny_models, tmp_path):
     t5 = tiny_models["t5"]
     full = launched(t5, tmp_path / "full")
@@ -84,7 +82,6 @@ def test_two_rank_zero3_killed_rank_ends_the_job_and_resume_is_exact(tiny_models
     assert meta["step"] == 6 and torch.equal(a, b)
 
 
-@pytest.mark.skipif(shutil.which("deepspeed") is None, reason="the deepspeed launcher is not on PATH")
 def test_a_rank_that_raises_ends_the_job_with_its_error_shown(tiny_models, tmp_path):
     stamp = tmp_path / "stamp"
     proc = launched(tiny_models["t5"], tmp_path / "run",

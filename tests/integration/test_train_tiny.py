@@ -10,13 +10,13 @@ import torch
 from click.testing import CliRunner
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from ptt.checkpoint import load_prompt
+import ptt.training
 from ptt.cli import main
+from ptt.commands.train import run as train
 from ptt.config import TrainConfig
-from ptt.prompt import gathered
-from ptt.session import open_session
-from ptt import train as train_module
-from ptt.train import full_prompt, train, train_step
+from ptt.runtime.artifacts import load_prompt
+from ptt.runtime.zero import gathered
+from ptt.training import build_trainer
 
 FAMILY_OF = {"t5": "seq2seq", "roberta": "masked_lm", "bert_mlm": "masked_lm", "bert": "encoder"}
 
@@ -36,39 +36,40 @@ def backbone_snapshot(model) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("kind", ["t5", "roberta", "bert_mlm", "bert"])
 def test_a_step_changes_only_the_prompt(tiny_models, tmp_path, kind):
-    session = open_session(tiny_cfg(tiny_models[kind], tmp_path))
+    trainer = build_trainer(tiny_cfg(tiny_models[kind], tmp_path))
     try:
-        assert session.family == FAMILY_OF[kind]
-        trainable = [p for p in session.model.parameters() if p.requires_grad]
-        assert trainable == [session.model.prompt.weight]
-        zero3 = session.engine.optimizer  # DeepSpeed's ZeRO-3 optimizer around torch AdamW
-        assert [p for group in zero3.fp16_groups for p in group] == [session.model.prompt.weight]
+        model = trainer.scorer.model
+        assert trainer.scorer.frozen.family.name == FAMILY_OF[kind]
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        assert trainable == [model.prompt.weight]
+        zero3 = trainer.engine.optimizer  # DeepSpeed's ZeRO-3 optimizer around torch AdamW
+        assert [p for group in zero3.fp16_groups for p in group] == [model.prompt.weight]
         master = sum(t.numel() for t in zero3.fp32_partitioned_groups_flat)  # fp32 master copy AdamW updates
-        assert master == session.model.prompt.length * session.model.prompt.hidden_size
-        before_backbone, before_prompt = backbone_snapshot(session.model), full_prompt(session)
-        train_step(session, 0)
-        after_backbone, after_prompt = backbone_snapshot(session.model), full_prompt(session)
+        assert master == model.prompt.length * model.prompt.hidden_size
+        before_backbone, before_prompt = backbone_snapshot(model), trainer.full_prompt()
+        trainer.step(0)
+        after_backbone, after_prompt = backbone_snapshot(model), trainer.full_prompt()
         assert not torch.equal(before_prompt, after_prompt)
         assert before_backbone.keys() == after_backbone.keys()
         for name, value in before_backbone.items():
             assert torch.equal(value, after_backbone[name]), name
-        assert not session.model.backbone.training  # dropout stays off even after engine.train()
+        assert not model.backbone.training  # dropout stays off even after engine.train()
     finally:
-        session.close()
+        trainer.close()
 
 
 def test_steps_read_the_configured_batch_order(tiny_models, tmp_path, monkeypatch):
     seen = []
-    real = train_module.global_batch
-    monkeypatch.setattr(train_module, "global_batch", lambda *a: seen.append(a) or real(*a))
-    session = open_session(tiny_cfg(tiny_models["t5"], tmp_path))
+    real = ptt.training.global_batch
+    monkeypatch.setattr(ptt.training, "global_batch", lambda *a: seen.append(a) or real(*a))
+    trainer = build_trainer(tiny_cfg(tiny_models["t5"], tmp_path))
     try:
-        lengths = tuple(len(r["input_ids"]) for r in session.train_rows)
-        _, grouped_tokens = train_step(session, 0)
-        session.cfg = replace(session.cfg, batch_order="random")
-        _, random_tokens = train_step(session, 0)
+        lengths = tuple(len(r["input_ids"]) for r in trainer.view().train_rows)
+        _, grouped_tokens = trainer.step(0)
+        trainer.cfg = replace(trainer.cfg, batch_order="random")
+        _, random_tokens = trainer.step(0)
     finally:
-        session.close()
+        trainer.close()
     assert seen[0][4] == lengths and seen[1][4] is None
     for args, tokens in zip(seen, (grouped_tokens, random_tokens)):  # the tokens a step reports are its batch's
         assert tokens == sum(lengths[i] for i in real(*args)) + 4 * len(real(*args))
@@ -123,13 +124,13 @@ def test_init_from_is_recorded_and_starts_from_the_source(tiny_models, tmp_path)
     t5 = tiny_models["t5"]
     train(tiny_cfg(t5, tmp_path / "src", max_steps=2))
     source, source_meta = load_prompt(tmp_path / "src" / "best")
-    session = open_session(tiny_cfg(t5, tmp_path / "dst", task="mr", init_from=str(tmp_path / "src" / "best")))
+    trainer = build_trainer(tiny_cfg(t5, tmp_path / "dst", task="mr", init_from=str(tmp_path / "src" / "best")))
     try:
-        assert torch.equal(full_prompt(session), source)
-        assert session.init_info["source_task"] == "sst2"
-        assert session.init_info["source_sha256"] == source_meta["sha256"]
+        assert torch.equal(trainer.full_prompt(), source)
+        assert trainer.init_info["source_task"] == "sst2"
+        assert trainer.init_info["source_sha256"] == source_meta["sha256"]
     finally:
-        session.close()
+        trainer.close()
 
 
 def test_zero3_builds_the_backbone_partitioned(tiny_models):
@@ -137,13 +138,14 @@ def test_zero3_builds_the_backbone_partitioned(tiny_models):
     partition from the start (no rank ever holds the whole model)."""
     from transformers.integrations.deepspeed import HfDeepSpeedConfig, unset_hf_deepspeed_config
 
-    from ptt import dist
-    from ptt.backbones import load_model
+    from ptt.families import FAMILIES
+    from ptt.families.loading import load_frozen
+    from ptt.runtime import dist
 
     dist.init()
     keep = HfDeepSpeedConfig({"train_micro_batch_size_per_gpu": 1, "zero_optimization": {"stage": 3}})
     try:
-        model = load_model(tiny_models["t5"], "seq2seq", torch.float32)
+        model = load_frozen(tiny_models["t5"], FAMILIES["seq2seq"].load_class(), torch.float32)
         params = list(model.parameters())
         assert params and all(hasattr(p, "ds_id") for p in params)
         assert all(p.numel() == 0 for p in params)  # local storage released: only the partition remains

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 from click.testing import CliRunner
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-import ptt.train as train_module
+import ptt.training
 from ptt.cli import main
-from ptt.compare import compare
-from ptt.transfer import transfer_matrix
+from ptt.commands import compare, transfer_eval
+from ptt.commands import train as train_command
+from ptt.config import CompareConfig, ScoreConfig, TrainConfig, TransferEvalConfig
 from tests.integration.test_bad_input import assert_clean_error
 from tests.integration.test_train_tiny import tiny_cfg
+
+
+def fields_of(cfg, cls) -> dict:
+    """cfg's values of the fields `cls` has (the shared settings a job config takes over from a TrainConfig)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k in names}
 
 
 @pytest.fixture(scope="module")
@@ -21,14 +29,16 @@ def bert_prompts(tiny_models, tmp_path_factory):
     root = tmp_path_factory.mktemp("prompts")
     out = {}
     for task in ("sst2", "rte"):
-        train_module.train(tiny_cfg(tiny_models["bert"], root / task, task=task, max_steps=2, eval_every=2))
+        train_command.run(tiny_cfg(tiny_models["bert"], root / task, task=task, max_steps=2, eval_every=2))
         out[task] = str(root / task / "best")
     return out
 
 
 def test_matrix_shape_labels_and_relative_view(bert_prompts, tmp_path):
-    result = transfer_matrix([bert_prompts["sst2"], bert_prompts["rte"]], ["sst2", "rte", "mr"], tmp_path / "m",
-                             base=tiny_cfg("unused", tmp_path / "unused"))
+    base = tiny_cfg("unused", tmp_path / "unused")
+    result = transfer_eval.run(TransferEvalConfig(prompts=(bert_prompts["sst2"], bert_prompts["rte"]),
+                                                  tasks="sst2,rte,mr", output_dir=str(tmp_path / "m"), init=base.init,
+                                                  **fields_of(base, ScoreConfig)))
     assert result["rows"] == ["sst2", "rte", "random"]
     assert result["tasks"] == ["sst2", "rte", "mr"]
     assert len(result["values"]) == 3 and all(len(r) == 3 for r in result["values"])
@@ -43,16 +53,17 @@ def test_matrix_shape_labels_and_relative_view(bert_prompts, tmp_path):
 
 def test_compare_arms_share_data_order_and_seeds(bert_prompts, tiny_models, tmp_path, monkeypatch):
     seen: list[tuple[int, int, tuple[int, ...]]] = []
-    real = train_module.global_batch
+    real = ptt.training.global_batch
 
     def recording(n, seed, step, batch_size, lengths=None):
         out = real(n, seed, step, batch_size, lengths)
         seen.append((seed, step, tuple(out)))
         return out
 
-    monkeypatch.setattr(train_module, "global_batch", recording)
+    monkeypatch.setattr(ptt.training, "global_batch", recording)
     base = tiny_cfg(tiny_models["bert"], tmp_path / "unused", task="mr", max_steps=4, eval_every=2)
-    report = compare(base, bert_prompts["sst2"], seeds=2, output_dir=tmp_path / "cmp")
+    report = compare.run(CompareConfig(**{**fields_of(base, TrainConfig), "source": bert_prompts["sst2"],
+                                          "seeds": 2, "output_dir": str(tmp_path / "cmp")}))
     runs = [seen[i:i + 4] for i in range(0, len(seen), 4)]
     assert len(runs) == 4  # seed 42 random, seed 42 transfer, seed 43 random, seed 43 transfer
     assert runs[0] == runs[1] and runs[2] == runs[3]
@@ -92,7 +103,7 @@ def test_transfer_bad_input(bert_prompts, tiny_models, tmp_path):
     assert_clean_error(r, "--source", "hidden size 48", "32")
     assert not (tmp_path / "a").exists()  # refused before any arm trained
     t5_run = tmp_path / "t5"
-    train_module.train(tiny_cfg(tiny_models["t5"], t5_run, max_steps=1, eval_every=1))
+    train_command.run(tiny_cfg(tiny_models["t5"], t5_run, max_steps=1, eval_every=1))
     r = inv(main, ["transfer", "eval", "--prompts", bert_prompts["sst2"], "--prompts", str(t5_run / "best"),
                    "--tasks", "sst2", "--output-dir", str(tmp_path / "m")])
     assert_clean_error(r, "--prompts", "projector")

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from ptt.compare import Target, seed_summary
-from ptt.curves import area_under_curve, improvement_target, json_safe, mean_std, speedup, steps_to_target
+from ptt.transfer.comparison import Target, seed_summary
+from ptt.transfer.curves import area_under_curve, improvement_target, json_safe, mean_std, speedup, steps_to_target
 
 RANDOM = [(0, 0.50), (10, 0.60), (20, 0.70), (30, 0.80), (40, 0.90)]
 TRANSFER = [(0, 0.70), (10, 0.85), (20, 0.88), (30, 0.90), (40, 0.91)]
@@ -62,7 +62,7 @@ def test_target_kinds():
 
 
 def test_report_says_unbounded_not_never_when_the_transfer_starts_at_the_target():
-    from ptt.compare import build_report, render_markdown
+    from ptt.transfer.comparison import build_report, render_markdown
     from ptt.config import TrainConfig
 
     at_start = [(0, 0.9), (10, 0.9), (20, 0.91), (30, 0.9), (40, 0.9)]

@@ -5,15 +5,16 @@ import json
 import pytest
 import torch
 
-from ptt.checkpoint import META_FILE, TENSOR_FILE, load_prompt, save_prompt
 from ptt.config import TrainConfig
-from ptt.engine import find_ds_config, load_ds_config, resolve_ds_config, resolve_precision
 from ptt.errors import PttError
+from ptt.runtime.artifacts import META_FILE, TENSOR_FILE, load_prompt, save_prompt
+from ptt.runtime.deepspeed import find_ds_config, load_ds_config, resolve_ds_config, resolve_precision
 
 
 @pytest.mark.parametrize("name", ["zero3_bf16", "zero2_bf16", "zero3_offload"])
 def test_shipped_ds_configs_resolve(name):
-    ds = resolve_ds_config(load_ds_config(name), TrainConfig(batch_size=16, micro_batch_size=4), 2, "bf16")
+    ds = resolve_ds_config(load_ds_config(name), **TrainConfig(batch_size=16, micro_batch_size=4).ds_batch(2),
+                           precision="bf16")
     assert ds["train_batch_size"] == 16
     assert ds["train_micro_batch_size_per_gpu"] == 4
     assert ds["gradient_accumulation_steps"] == 2
@@ -25,8 +26,8 @@ def test_shipped_ds_configs_resolve(name):
 def test_explicit_value_that_disagrees_is_an_error():
     ds = {"train_batch_size": 32, "zero_optimization": {"stage": 3}}
     with pytest.raises(PttError, match='"train_batch_size" is 32 but --batch-size gives 16'):
-        resolve_ds_config(ds, TrainConfig(batch_size=16), 1, "fp32")
-    agree = resolve_ds_config({"train_batch_size": 16}, TrainConfig(batch_size=16), 1, "fp32")
+        resolve_ds_config(ds, **TrainConfig(batch_size=16).ds_batch(1), precision="fp32")
+    agree = resolve_ds_config({"train_batch_size": 16}, **TrainConfig(batch_size=16).ds_batch(1), precision="fp32")
     assert agree["train_batch_size"] == 16
 
 
@@ -38,15 +39,15 @@ def test_explicit_value_that_disagrees_is_an_error():
 ])
 def test_ds_config_refusals(ds, match):
     with pytest.raises(PttError, match=match):
-        resolve_ds_config(ds, TrainConfig(), 1, "fp32")
+        resolve_ds_config(ds, **TrainConfig().ds_batch(1), precision="fp32")
 
 
 def test_precision_resolution():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert resolve_precision(TrainConfig(), {"bf16": {"enabled": "auto"}}, cpu) == "fp32"
-    assert resolve_precision(TrainConfig(), {"bf16": {"enabled": "auto"}}, cuda) == "bf16"
-    assert resolve_precision(TrainConfig(), {"bf16": {"enabled": True}}, cpu) == "bf16"
-    assert resolve_precision(TrainConfig(precision="fp32"), {}, cuda) == "fp32"
+    assert resolve_precision(TrainConfig().precision, {"bf16": {"enabled": "auto"}}, cpu) == "fp32"
+    assert resolve_precision(TrainConfig().precision, {"bf16": {"enabled": "auto"}}, cuda) == "bf16"
+    assert resolve_precision(TrainConfig().precision, {"bf16": {"enabled": True}}, cpu) == "bf16"
+    assert resolve_precision(TrainConfig(precision="fp32").precision, {}, cuda) == "fp32"
 
 
 def test_ds_config_errors(tmp_path):

@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 
-from ptt.indicators import (INDICATORS, correlate, cosine_flat, cosine_tokenwise, euclidean_flat, euclidean_tokenwise,
-                            kendall, on_all, on_by_layer, on_overlap, on_windows, own_prompt_index, rankdata,
-                            similarity_matrix, spearman, thirds)
+from ptt.transfer.similarity import (INDICATORS, cosine_flat, cosine_tokenwise, euclidean_flat, euclidean_tokenwise,
+                                     on_all, on_by_layer, on_overlap, on_windows, similarity_matrix, thirds)
+from ptt.transfer.sources import own_prompt_index
+from ptt.transfer.statistics import correlate, kendall, rankdata, spearman
 
 
 def mask(size: int, active: set[int]) -> torch.Tensor:
@@ -176,7 +177,7 @@ def test_correlate_pairs_each_source_with_the_targets_own_prompt():
 
 
 def test_correlate_with_reordered_rows_and_numbered_labels_as_ptt_indicate_calls_it():
-    from ptt.indicate import correlations
+    from ptt.commands.indicators import correlations
 
     rows = ["mnli", "sst2", "mr", "random"]  # matrix.json order, with the random row
     values = [TRANSFER[2], TRANSFER[0], TRANSFER[1], [0.5, 0.5, 0.5]]

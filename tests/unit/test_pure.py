@@ -5,9 +5,9 @@ import torch
 
 from ptt.config import TrainConfig
 from ptt.errors import PttError
-from ptt.metrics import accuracy, compute, f1
-from ptt.order import GROUP_WINDOW, by_length, epoch_permutation, eval_shard, global_batch, rank_micro_batches
-from ptt.prompt import frequent_token_ids, labels_init, prepend, uniform_init, vocab_init
+from ptt.core.metrics import accuracy, compute, f1
+from ptt.core.order import GROUP_WINDOW, by_length, epoch_permutation, eval_shard, global_batch, rank_micro_batches
+from ptt.core.prompt import frequent_token_ids, labels_init, prepend, uniform_init, vocab_init
 
 
 def test_accuracy_and_f1_hand_checked():

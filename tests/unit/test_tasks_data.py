@@ -1,4 +1,4 @@
-"""Tests for the task table (ptt.tasks) and the data loaders (ptt.data).
+"""Tests for the task table (ptt.core.tasks) and the data loaders (ptt.core.data).
 
 Packaged-slice tests never skip; only the full-data tests skip when /work/shared/data is absent.
 """
@@ -9,10 +9,10 @@ from pathlib import Path
 import datasets
 import pytest
 
-from ptt import data as ptt_data
-from ptt.data import default_data_dir, load_files, load_task_split
+from ptt.core import data as ptt_data
+from ptt.core.data import default_data_dir, load_files, load_task_split
 from ptt.errors import PttError
-from ptt.tasks import FAMILIES, TASKS, get_task
+from ptt.core.tasks import FAMILIES, TASKS, get_task
 
 SHARED = Path("/work/shared/data")
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="full data /work/shared/data absent")

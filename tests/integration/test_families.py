@@ -1,0 +1,139 @@
+"""Backbone families: detection from a config, decoder-only checkpoints refused, and each family's scorer against
+class scores computed independently (the frozen backbone run by hand on the prepended embeddings)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import (AutoModel, AutoModelForMaskedLM, AutoModelForSeq2SeqLM, AutoTokenizer, GPT2Config,
+                          GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM)
+
+from ptt.config import ScoreConfig
+from ptt.core.encode import collate
+from ptt.core.tasks import get_task
+from ptt.errors import PttError
+from ptt.families import detect_family, is_decoder_only
+from ptt.families.base import label_token_ids
+from ptt.families.loading import load_config
+from ptt.scoring import open_scorer
+from ptt.tiny import TOKENIZERS
+from tests.conftest import run_ptt
+
+L = 5
+
+
+@pytest.fixture(scope="module")
+def decoder_only(tmp_path_factory) -> dict[str, str]:
+    """Tiny GPT-2- and Llama-shaped causal LMs built from config (the RoBERTa BPE files serve GPT-2)."""
+    root = tmp_path_factory.mktemp("decoder-only")
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(str(TOKENIZERS / "roberta"))
+    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, n_positions=128))
+    llama = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128))
+    out = {}
+    for name, model in (("gpt2", gpt2), ("llama", llama)):
+        model.save_pretrained(root / name)
+        tok.save_pretrained(root / name)
+        out[name] = str(root / name)
+    return out
+
+
+@pytest.mark.parametrize("kind,family", [("t5", "seq2seq"), ("roberta", "masked_lm"), ("bert", "encoder"),
+                                         ("bert_mlm", "masked_lm")])
+def test_family_detected_from_config(tiny_models, kind, family):
+    assert detect_family(load_config(tiny_models[kind])).name == family
+
+
+def test_decoder_only_configs_are_recognised_with_and_without_architectures(decoder_only):
+    for path in decoder_only.values():
+        assert is_decoder_only(load_config(path))
+    assert is_decoder_only(LlamaConfig()) and is_decoder_only(GPT2Config())  # no architectures recorded
+    with pytest.raises(PttError, match="decoder-only"):
+        detect_family(LlamaConfig())
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama"])
+@pytest.mark.parametrize("command", [["train", "--max-steps", "1", "--eval-every", "1"], ["plan"]])
+def test_decoder_only_backbone_refused_in_one_line(decoder_only, tmp_path, name, command):
+    r = run_ptt(*command, "--backbone", decoder_only[name], *(["--output-dir", str(tmp_path / "run")]
+                                                            if command[0] == "train" else []))
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.startswith("Error")]
+    assert len(lines) == 1 and "decoder-only" in lines[0] and decoder_only[name] in lines[0], r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def _case(tiny_models, kind: str):
+    """A scorer, a batch of real SST-2 rows of different lengths, a prompt far from any embedding, the labels."""
+    scorer = open_scorer(ScoreConfig(backbone=tiny_models[kind], precision="fp32", max_eval_examples=8), L)
+    task = get_task("sst2")
+    rows = scorer.rows(task, "eval")
+    assert len({len(r["input_ids"]) for r in rows}) > 1  # padding is exercised
+    batch = collate(rows, scorer.tokenizer.pad_token_id)
+    hidden = scorer.frozen.hidden
+    prompt = torch.randn(L, hidden, generator=torch.Generator().manual_seed(1)) * 3
+    return scorer, task, batch, prompt
+
+
+def _prepended(model, batch, prompt):
+    embeds = model.get_input_embeddings()(batch["input_ids"])
+    b = embeds.shape[0]
+    x = torch.cat([prompt.unsqueeze(0).expand(b, -1, -1), embeds], dim=1)
+    mask = torch.cat([torch.ones(b, L, dtype=batch["attention_mask"].dtype), batch["attention_mask"]], dim=1)
+    return x, mask
+
+
+def test_seq2seq_scores_equal_the_decoder_first_step_by_hand(tiny_models):
+    scorer, task, batch, prompt = _case(tiny_models, "t5")
+    try:
+        got = scorer.scores(batch, scorer.labels(task), prompt)
+    finally:
+        scorer.close()
+    model = AutoModelForSeq2SeqLM.from_pretrained(tiny_models["t5"]).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_models["t5"])
+    x, mask = _prepended(model, batch, prompt)
+    start = torch.full((x.shape[0], 1), model.config.decoder_start_token_id)
+    with torch.no_grad():
+        logits = model(inputs_embeds=x, attention_mask=mask, decoder_input_ids=start).logits[:, 0]
+    want = logits[:, label_token_ids(tok, task.label_words["seq2seq"])]
+    assert torch.allclose(got, want, atol=1e-5), (got, want)
+
+
+def test_masked_lm_scores_equal_the_full_mlm_logits_at_the_shifted_mask(tiny_models):
+    scorer, task, batch, prompt = _case(tiny_models, "roberta")
+    try:
+        got = scorer.scores(batch, scorer.labels(task), prompt)
+    finally:
+        scorer.close()
+    model = AutoModelForMaskedLM.from_pretrained(tiny_models["roberta"]).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_models["roberta"])
+    x, mask = _prepended(model, batch, prompt)
+    with torch.no_grad():
+        logits = model(inputs_embeds=x, attention_mask=mask).logits  # the head at every position
+    slot = (batch["input_ids"] == tok.mask_token_id).float().argmax(1) + L  # the <mask> after the prompt
+    want = logits[torch.arange(len(slot)), slot][:, label_token_ids(tok, task.label_words["masked_lm"])]
+    assert torch.allclose(got, want, atol=1e-5), (got, want)
+
+
+def test_encoder_scores_equal_the_cosine_of_pooled_text_positions(tiny_models):
+    scorer, task, batch, prompt = _case(tiny_models, "bert")
+    try:
+        got = scorer.scores(batch, scorer.labels(task), prompt)
+    finally:
+        scorer.close()
+    model = AutoModel.from_pretrained(tiny_models["bert"]).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_models["bert"])
+    x, mask = _prepended(model, batch, prompt)
+    with torch.no_grad():
+        hidden = model(inputs_embeds=x, attention_mask=mask).last_hidden_state[:, L:]  # text positions only
+        text_mask = batch["attention_mask"].unsqueeze(-1).float()
+        pooled = (hidden * text_mask).sum(1) / text_mask.sum(1)
+        words = tok(list(task.label_words["encoder"]), padding=True, return_tensors="pt")
+        label_hidden = model(**words).last_hidden_state
+        lm = words["attention_mask"].unsqueeze(-1).float()
+        label_vecs = (label_hidden * lm).sum(1) / lm.sum(1)
+    want = 20.0 * F.normalize(pooled, dim=-1) @ F.normalize(label_vecs, dim=-1).T
+    assert torch.allclose(got, want, atol=1e-4), (got, want)
