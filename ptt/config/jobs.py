@@ -121,11 +121,6 @@ class CompareConfig(TrainConfig):
                 return kind, value
         return "improvement", 0.9
 
-    def train_config(self, **changes) -> TrainConfig:
-        """The TrainConfig of one arm (the shared hyperparameters, with `changes`)."""
-        names = {f.name for f in dataclasses.fields(TrainConfig)}
-        return TrainConfig(**{**{k: v for k, v in dataclasses.asdict(self).items() if k in names}, **changes})
-
 
 OBJECTIVES = ("distance", "task")
 OBJECTIVE_DEFAULTS = {"distance": {"lr": 1e-3, "max_steps": 1000}, "task": {"lr": 5e-3, "max_steps": 150}}

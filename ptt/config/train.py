@@ -179,6 +179,12 @@ class TrainConfig(ScoreConfig):
         micro, accum = self.batch_plan(world_size)
         return {"batch_size": self.batch_size, "micro": micro, "accum": accum, "max_grad_norm": self.max_grad_norm}
 
+    def train_config(self, **changes) -> "TrainConfig":
+        """A plain TrainConfig of this config's training fields (a job config that trains, e.g. one compare arm),
+        with `changes`."""
+        names = {f.name for f in dataclasses.fields(TrainConfig)}
+        return TrainConfig(**{**{k: v for k, v in dataclasses.asdict(self).items() if k in names}, **changes})
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         names = {f.name for f in dataclasses.fields(cls)}
