@@ -142,6 +142,6 @@ def config_for_artifact(meta: dict, base, **changes):
     backbone, family and max_length, with `base`'s data, precision and DeepSpeed settings."""
     names = {f.name for f in dataclasses.fields(ScoreConfig)}
     fields = {k: v for k, v in dataclasses.asdict(base).items() if k in names}
-    fields.update(backbone=backbone_id(meta) if meta.get("backbone_path") else meta["backbone"],
+    fields.update(backbone=backbone_id(meta),
                   family=meta.get("family"), max_length=meta.get("max_length", 128))
     return ScoreConfig(**{**fields, **changes})

@@ -81,7 +81,7 @@ class Trainer:
         micro, accum = cfg.batch_plan(dist.world_size())
         lengths = view.lengths if cfg.batch_order == "grouped" else None
         indices = global_batch(len(view.train_rows), cfg.seed, step, cfg.batch_size, lengths)
-        total, tokens, n_prompt = 0.0, 0, None
+        total, tokens = 0.0, 0
         for part in rank_micro_batches(indices, dist.rank(), dist.world_size(), micro):
             maybe_fail("raise", step + 1)
             batch = collate([view.train_rows[i] for i in part], self.scorer.tokenizer.pad_token_id)

@@ -74,15 +74,6 @@ def all_gather_objects(obj):
     return out
 
 
-def broadcast_object(obj):
-    """Rank 0's `obj` on every rank."""
-    if not torch.distributed.is_initialized() or world_size() == 1:
-        return obj
-    box = [obj]
-    torch.distributed.broadcast_object_list(box, src=0)
-    return box[0]
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

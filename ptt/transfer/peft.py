@@ -35,7 +35,14 @@ from safetensors.torch import load_file
 from ptt.errors import PttError
 from ptt.families import FAMILIES, detect_family
 from ptt.families.loading import hidden_size, load_config, local_path, resolve_name
-from ptt.runtime.artifacts import atomic_write_json, atomic_write_tensors, load_prompt, save_prompt, tensor_sha256
+from ptt.runtime.artifacts import (
+    atomic_write_json,
+    atomic_write_tensors,
+    backbone_id,
+    load_prompt,
+    save_prompt,
+    tensor_sha256,
+)
 
 PEFT_CONFIG_FILE = "adapter_config.json"
 PEFT_WEIGHTS_FILE = "adapter_model.safetensors"
@@ -49,7 +56,7 @@ FAMILY_OF_TASK_TYPE = {"SEQ_2_SEQ_LM": "seq2seq", "CAUSAL_LM": "masked_lm", "FEA
 
 def _backbone_ref(meta: dict[str, Any]) -> str:
     """Where the backbone loads from: the recorded absolute folder, else the name (bundled aliases resolved)."""
-    return meta.get("backbone_path") or resolve_name(meta["backbone"])
+    return resolve_name(backbone_id(meta))
 
 
 def _try_config(name: str):

@@ -16,6 +16,7 @@ from ptt.commands import transfer_eval
 from ptt.config import EvalConfig, RankConfig, ScoreConfig, TransferEvalConfig
 from ptt.core.data import default_data_dir, load_task_split
 from ptt.core.tasks import get_task
+from ptt.runtime.artifacts import save_prompt
 from ptt.scoring import open_scorer
 from ptt.transfer.selection import rank_library
 from tests.integration.test_bad_input import assert_clean_error
@@ -23,11 +24,17 @@ from tests.integration.test_projector_tiny import fake_prompt
 
 
 @pytest.fixture(scope="module")
-def bert_prompts(tiny_models, tmp_path_factory):
-    """Random-valued prompt artifacts of the tiny BERT encoder for three source tasks, in a library folder."""
+def t5_prompts(tiny_models, tmp_path_factory):
+    """Prompt artifacts of the tiny T5 for three source tasks, in a library folder; large random values,
+    so that each prompt moves the predictions its own way."""
     root = tmp_path_factory.mktemp("lib")
-    return {t: fake_prompt(root / t / "best", tiny_models["bert"], t, seed=i, family="encoder")
-            for i, t in enumerate(("mr", "rte", "qqp"))}
+    out = {}
+    for i, task in enumerate(("mr", "rte", "qqp")):
+        g = torch.Generator().manual_seed(i)
+        out[task] = str(save_prompt(root / task / "best", torch.randn(4, 32, generator=g) * 4,
+                                    {"backbone": tiny_models["t5"], "backbone_path": tiny_models["t5"],
+                                     "family": "seq2seq", "task": task, "step": 0, "metrics": {}, "max_length": 24}))
+    return out
 
 
 def test_scorer_builds_no_optimizer_and_keeps_zero3_partitioned(tiny_models):
@@ -50,27 +57,30 @@ def test_scorer_builds_no_optimizer_and_keeps_zero3_partitioned(tiny_models):
     assert results["zero2_bf16"] == results["zero3_bf16"]
 
 
-def test_matrix_cells_equal_ptt_eval_of_the_same_prompt(tiny_models, bert_prompts, tmp_path):
+def test_matrix_cells_equal_ptt_eval_of_the_same_prompt(tiny_models, t5_prompts, tmp_path):
     tasks = ["sst2", "mr", "rte"]
     common = dict(precision="fp32", max_eval_examples=24)
-    result = transfer_eval.run(TransferEvalConfig(prompts=tuple(bert_prompts.values()), tasks=",".join(tasks),
+    result = transfer_eval.run(TransferEvalConfig(prompts=tuple(t5_prompts.values()), tasks=",".join(tasks),
                                                   output_dir=str(tmp_path / "m"), **common))
-    for row, path in zip(result["rows"], bert_prompts.values()):
+    for row, path in zip(result["rows"], t5_prompts.values()):
         for j, task in enumerate(tasks):
             alone = eval_command.run(EvalConfig(prompt=path, task=task, **common))
             assert result["all_metrics"][row][task] == {k: v for k, v in alone.items() if k not in ("task", "prompt")}
             assert result["values"][result["rows"].index(row)][j] == alone["accuracy"]
+    sources = result["values"][:len(t5_prompts)]
+    assert len({tuple(v) for v in sources}) == len(sources)  # every row tells its prompt apart
 
 
-def test_ranking_scores_equal_ptt_eval_on_the_same_rows(tiny_models, bert_prompts, tmp_path):
+def test_ranking_scores_equal_ptt_eval_on_the_same_rows(tiny_models, t5_prompts, tmp_path):
     rows = load_task_split(get_task("sst2"), "train", default_data_dir()).select(range(40))
     data = tmp_path / "sample.jsonl"
     data.write_text("".join(json.dumps({"text": r["text_a"], "label": r["label"]}) + "\n" for r in rows))
-    library = str(next(iter(bert_prompts.values()))).rsplit("/", 2)[0]
-    cfg = RankConfig(task="sst2", backbone=tiny_models["bert"], library=library, sample=256, train_file=str(data),
+    library = str(next(iter(t5_prompts.values()))).rsplit("/", 2)[0]
+    cfg = RankConfig(task="sst2", backbone=tiny_models["t5"], library=library, sample=256, train_file=str(data),
                      precision="fp32", max_length=24)  # a sample larger than the file: every row is scored
     ranking = rank_library(cfg.library, cfg, sample=cfg.sample)
-    assert sorted(r["path"] for r in ranking["ranking"]) == sorted(bert_prompts.values())
+    assert sorted(r["path"] for r in ranking["ranking"]) == sorted(t5_prompts.values())
+    assert len({e["accuracy"] for e in ranking["ranking"]}) > 1  # the prompts score differently
     for entry in ranking["ranking"]:
         alone = eval_command.run(EvalConfig(prompt=entry["path"], task="sst2", eval_file=str(data), precision="fp32"))
         assert entry["accuracy"] == alone["accuracy"], entry["path"]
@@ -84,8 +94,8 @@ def test_variadic_prompt_options_spread_a_globs_expansion():
     assert spread_variadic(["--prompts", "--tasks", "x"], cmd.params) == ["--prompts", "--tasks", "x"]
 
 
-def test_transfer_eval_takes_a_glob_repeated_flags_and_a_folder_alike(tiny_models, bert_prompts, tmp_path):
-    paths = list(bert_prompts.values())
+def test_transfer_eval_takes_a_glob_repeated_flags_and_a_folder_alike(tiny_models, t5_prompts, tmp_path):
+    paths = list(t5_prompts.values())
     library = paths[0].rsplit("/", 2)[0]
     forms = {"glob": ["--prompts", *paths], "repeated": [x for p in paths for x in ("--prompts", p)],
              "folder": ["--prompts", library]}
@@ -101,8 +111,8 @@ def test_transfer_eval_takes_a_glob_repeated_flags_and_a_folder_alike(tiny_model
     assert len(seen["glob"][0]) == 3
 
 
-def test_compare_requires_task(bert_prompts):
-    r = CliRunner().invoke(main, ["transfer", "compare", "--source", bert_prompts["mr"], "--output-dir", "x"])
+def test_compare_requires_task(t5_prompts):
+    r = CliRunner().invoke(main, ["transfer", "compare", "--source", t5_prompts["mr"], "--output-dir", "x"])
     assert r.exit_code == 2 and "--task" in r.output and "Traceback" not in r.output
 
 
