@@ -1,7 +1,7 @@
 """The one table of tasks: labels, verbalizer words, templates, hub and local sources.
 
 Every label trap of the raw files (IMDB "0" = positive, RTE glue_hf 0 = entailment, ...) is written
-down here, in `LocalSource.label_map`, so the parsers in `ptt.data` never guess a label order.
+down here, in `LocalSource.label_map`, so the parsers in `ptt.core.data` never guess a label order.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ class LocalSource:
     """Where a split lives under a data dir, and how to read it.
 
     files: paths relative to the data dir (two for the parallel text/labels format).
-    format: parser name in `ptt.data` ("stsa", "sentence_tsv", "imdb_json", "absa_seg",
+    format: parser name in `ptt.core.data` ("stsa", "sentence_tsv", "imdb_json", "absa_seg",
         "parallel_lines", "pretrain_json", "glue_hf_tsv", "mrpc_tsv").
     label_map: raw label string in the file -> label name; None means the file already holds names.
     """
