@@ -58,7 +58,7 @@ def source_prompts(paths: Sequence[str], backbone: str, flag: str) -> dict[str, 
 def fit_by_distance(cfg: ProjectFitConfig) -> dict[str, Any]:
     """Fit on pairs of prompts trained for the same task on both backbones (plain PyTorch: prompts are small)."""
     src = source_prompts(cfg.source_prompts, cfg.source_backbone, "--source-prompts")
-    tgt = source_prompts(cfg.target_prompts, cfg.target_backbone, "--target-prompts")
+    tgt = source_prompts(cfg.target_prompts, cfg.target_backbone, "--target-prompts") if cfg.target_prompts else {}
     tasks = sorted(set(src) & set(tgt))
     if not tasks:
         raise PttError(f"--target-prompts: no prompt pairs (source tasks {sorted(src)}, target tasks {sorted(tgt)}); "

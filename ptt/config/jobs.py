@@ -164,8 +164,6 @@ class ProjectFitConfig(TrainConfig):
         for name, value in OBJECTIVE_DEFAULTS[self.objective].items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
-        if self.objective == "distance":
-            required(self, "target_prompts")
         object.__setattr__(self, "backbone", self.target_backbone)
         if self.objective == "distance":  # plain PyTorch: the training-only checks below do not apply
             object.__setattr__(self, "eval_every", min(self.eval_every, self.max_steps))

@@ -1,8 +1,9 @@
 """One live run per run folder: an advisory lock that the kernel drops when its process dies.
 
 The lock is `fcntl.flock` on OUTPUT/.ptt.lock, held for the run's lifetime by rank 0; the file names the
-holder (pid, host, start time, command). A second process is refused (exit code 2) naming the holder. A run
-killed with SIGKILL leaves the file but not the lock, so resuming it is never blocked.
+holder (pid, host, start time, command) and is removed when the run ends. A second process is refused (exit
+code 2) naming the holder. A run killed with SIGKILL leaves the file but not the lock (the kernel drops it
+with the process), so resuming it is never blocked.
 """
 
 from __future__ import annotations
@@ -46,11 +47,12 @@ class RunLock:
         self._fd = fd
 
     def release(self) -> None:
-        """Drop the lock; a folder this lock created and nothing else wrote to is removed again."""
+        """Remove the lock file and drop the lock (a run that ends leaves no lock behind); a folder this lock
+        created and nothing else wrote to is removed too."""
         if self._fd is None:
             return
-        if self._made_dir and [p.name for p in self.path.parent.iterdir()] == [LOCK_FILE]:
-            self.path.unlink()
+        self.path.unlink(missing_ok=True)
+        if self._made_dir and not any(self.path.parent.iterdir()):
             self.path.parent.rmdir()
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)

@@ -50,8 +50,6 @@ def test_projector_defaults_follow_the_objective(objective):
 
 @pytest.mark.parametrize("cls,kwargs,match", [
     (CompareConfig, {"source": "s", "output_dir": "o"}, "--task: required"),
-    (ProjectFitConfig, {"source_backbone": "a", "target_backbone": "b", "objective": "distance",
-                        "source_prompts": ("p",), "output_dir": "o"}, "--target-prompts: required"),
     (ProjectFitConfig, {"source_backbone": "a", "target_backbone": "b", "objective": "closest",
                         "source_prompts": ("p",), "output_dir": "o"}, "--objective closest"),
     (RankConfig, {"task": "sst2"}, "--library: required"),
