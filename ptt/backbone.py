@@ -132,14 +132,22 @@ class PromptModel(nn.Module):
         self.backbone.eval()
         return self
 
-    def forward(self, input_ids, attention_mask, labels, prompt: torch.Tensor | None = None, use_prompt: bool = True,
-                **extras) -> torch.Tensor:
-        """input_ids, attention_mask [B, T]; labels: the task's LabelSpec; prompt: [L, H] to score instead of the
-        model's own prompt module; use_prompt False scores the bare backbone. extras: the family's row extras."""
-        embeds = self.backbone.get_input_embeddings()(input_ids)
-        n_prompt = 0
-        if use_prompt:
-            p = prompt if prompt is not None else self.prompt()
-            n_prompt = p.shape[0]
-            embeds, attention_mask = prepend(p, embeds, attention_mask)
+    def forward(self, input_ids, attention_mask, labels=None, prompt: torch.Tensor | None = None,
+                use_prompt: bool = True, target_ids=None, target_mask=None, **extras) -> torch.Tensor:
+        """input_ids, attention_mask [B, T]; labels: the task's LabelSpec (classification: returns class scores
+        [B, C]); target_ids, target_mask [B, N] (generation: returns the mean loss over target tokens). prompt:
+        [L, H] to score instead of the model's own prompt module; use_prompt False runs the bare backbone.
+        extras: the family's row extras."""
+        embeds, attention_mask, n_prompt = self.prompted(input_ids, attention_mask, prompt, use_prompt)
+        if target_ids is not None:
+            return self.family.lm_loss(self.backbone, embeds, attention_mask, n_prompt, target_ids, target_mask)
         return self.family.score(self.backbone, embeds, attention_mask, n_prompt, labels, **extras)
+
+    def prompted(self, input_ids, attention_mask, prompt: torch.Tensor | None = None, use_prompt: bool = True):
+        """(input embeddings with the prompt in front [B, L+T, H], their mask [B, L+T], L)."""
+        embeds = self.backbone.get_input_embeddings()(input_ids)
+        if not use_prompt:
+            return embeds, attention_mask, 0
+        p = prompt if prompt is not None else self.prompt()
+        embeds, attention_mask = prepend(p, embeds, attention_mask)
+        return embeds, attention_mask, p.shape[0]

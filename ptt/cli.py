@@ -19,7 +19,7 @@ from ptt.config import (CompareConfig, EvalConfig, IndicatorsConfig, PlanConfig,
                         TrainConfig, TransferEvalConfig, field_docs)
 
 DATA = ("data_dir", "data_source", "max_train_examples", "max_eval_examples")
-RUNTIME = ("eval_batch_size", "precision", "ds_config", "seed")
+RUNTIME = ("eval_batch_size", "max_new_tokens", "precision", "ds_config", "seed")
 STEPS = ("max_steps", "eval_every", "batch_size", "micro_batch_size", "lr", "weight_decay", "max_grad_norm",
          "max_length", "log_every", "batch_order")
 FLAG_NAMES = {"gpu_memory_gib": "--gpu-memory"}
@@ -121,7 +121,8 @@ def train(ctx, local_rank, **kwargs):
 
 @main.command("eval", cls=PttCommand)
 @options(EvalConfig, ("prompt", "task", "backbone", "data_dir", "data_source", "eval_file", "text_field",
-                      "label_field", "max_eval_examples", "eval_batch_size", "precision", "ds_config"),
+                      "label_field", "max_eval_examples", "eval_batch_size", "max_new_tokens", "precision",
+                      "ds_config"),
          required=("prompt",))
 def eval_cmd(local_rank, **kwargs):
     """Score a saved prompt with the training scorer; prints one JSON line of metrics."""

@@ -20,6 +20,8 @@ from ptt.config import ScoreConfig
 from ptt.backbone import Frozen, PromptModel, initial_prompt, load_weights, resolve_backbone
 from ptt.core.encode import collate, encode_split
 from ptt.core.metrics import compute
+from ptt.core.prompt import SoftPrompt
+from ptt.core.textmetrics import compute_generation
 from ptt.core.order import by_length, eval_shard
 from ptt.core.tasks import TaskSpec, get_task
 from ptt.families.base import LabelSpec
@@ -79,7 +81,8 @@ class Scorer:
                use_prompt: bool = True) -> torch.Tensor:
         """Class scores [B, C] of a collated batch. prompt: [L, H] to score, or None for the model's own prompt."""
         device = self.device
-        extras = {k: v.to(device) for k, v in batch.items() if k not in ("input_ids", "attention_mask", "labels")}
+        extras = {k: v.to(device) for k, v in batch.items()
+                  if k not in ("input_ids", "attention_mask", "labels", "target_ids", "target_mask")}
         if prompt is not None:
             prompt = prompt.to(device, self.frozen.dtype)
         return self.runner(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
@@ -99,10 +102,55 @@ class Scorer:
         merged = dict(p for part in dist.all_gather_objects(pairs) for p in part)  # repeats from padding collapse
         return [merged[i] for i in range(len(rows))]
 
-    def evaluate(self, task: TaskSpec, prompt: torch.Tensor | None = None, use_prompt: bool = True,
+    def lm_loss(self, batch: dict[str, torch.Tensor], prompt: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean teacher-forced loss over the batch's target tokens (generation tasks), through the runner."""
+        device = self.device
+        return self.runner(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
+                           prompt=None if prompt is None else prompt.to(device, self.frozen.dtype),
+                           target_ids=batch["target_ids"].to(device), target_mask=batch["target_mask"].to(device))
+
+    def prompt_value(self, prompt: torch.Tensor | None, use_prompt: bool) -> torch.Tensor | None:
+        """The prompt [L, H] to decode with: `prompt`, else the model's own prompt module's current value."""
+        if not use_prompt:
+            return None
+        if prompt is not None:
+            return prompt.to(self.device, self.frozen.dtype)
+        module = self.model.prompt
+        if isinstance(module, SoftPrompt):  # read the (possibly ZeRO-3 partitioned) weight whole, never a shard
+            with zero.gathered([module.weight]):
+                return module.weight.detach().clone()
+        return module().detach()
+
+    @torch.no_grad()
+    def generate(self, rows: list[dict], task, prompt: torch.Tensor | None = None, use_prompt: bool = True,
+                 use_cache: bool = True) -> list[str]:
+        """Greedy decodings of every row, batched and sharded across ranks (all ranks get all of them); under
+        several ranks every rank keeps stepping until all are done."""
+        value = self.prompt_value(prompt, use_prompt)
+        budget = getattr(self.data, "max_new_tokens", None) or task.max_new_tokens
+        tok, device = self.tokenizer, self.device
+        shard = by_length(eval_shard(len(rows), dist.rank(), dist.world_size()), [len(r["input_ids"]) for r in rows])
+        pairs = []
+        for start in range(0, len(shard), self.eval_batch_size):
+            idx = shard[start: start + self.eval_batch_size]
+            batch = collate([rows[i] for i in idx], tok.pad_token_id)
+            embeds, mask, _ = self.model.prompted(batch["input_ids"].to(device), batch["attention_mask"].to(device),
+                                                  value, use_prompt)
+            tokens = self.family.generate(self.model.backbone, embeds, mask, budget, tok.eos_token_id,
+                                          tok.pad_token_id, use_cache=use_cache, synced=dist.world_size() > 1)
+            pairs.extend(zip(idx, [tok.decode(cut_at_eos(t, tok.eos_token_id), skip_special_tokens=True).strip()
+                                   for t in tokens.tolist()]))
+        merged = dict(p for part in dist.all_gather_objects(pairs) for p in part)
+        return [merged[i] for i in range(len(rows))]
+
+    def evaluate(self, task, prompt: torch.Tensor | None = None, use_prompt: bool = True,
                  rows: list[dict] | None = None) -> dict[str, float]:
-        """The task's metrics on `rows` (default: its eval split)."""
+        """The task's metrics on `rows` (default: its eval split): rank classification, or greedy decoding scored
+        against every reference."""
         rows = self.rows(task, "eval") if rows is None else rows
+        if task.kind == "generation":
+            texts = self.generate(rows, task, prompt, use_prompt)
+            return compute_generation(task.metrics, texts, [r["references"] for r in rows])
         preds = self.predict(rows, self.labels(task), prompt, use_prompt)
         return compute(task.metrics, preds, [r["label"] for r in rows])
 
@@ -115,6 +163,11 @@ class Scorer:
         if hasattr(self.runner, "destroy"):
             self.runner.destroy()
         zero.release_context()
+
+
+def cut_at_eos(tokens: list[int], eos_id: int) -> list[int]:
+    """The tokens before the first EOS."""
+    return tokens[:tokens.index(eos_id)] if eos_id in tokens else tokens
 
 
 def open_scorer(cfg, prompt_length: int) -> Scorer:

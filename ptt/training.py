@@ -36,7 +36,7 @@ class TaskView:
     """One task as a run sees it: its spec, labels, tokenized splits, and each training row's length."""
 
     task: TaskSpec
-    labels: LabelSpec
+    labels: LabelSpec | None
     train_rows: list[dict]
     eval_rows: list[dict]
     lengths: tuple[int, ...]
@@ -67,8 +67,9 @@ class Trainer:
         spec = get_task(task or self.cfg.task)
         if spec.name not in self._views:
             train = self.scorer.rows(spec, "train")
-            self._views[spec.name] = TaskView(spec, self.scorer.labels(spec), train, self.scorer.rows(spec, "eval"),
-                                              tuple(len(r["input_ids"]) for r in train))
+            labels = self.scorer.labels(spec) if spec.kind == "classification" else None
+            self._views[spec.name] = TaskView(spec, labels, train, self.scorer.rows(spec, "eval"),
+                                              tuple(len(r["input_ids"]) + len(r.get("target_ids", ())) for r in train))
         return self._views[spec.name]
 
     def step(self, step: int, view: TaskView | None = None) -> tuple[float, int]:
@@ -85,8 +86,11 @@ class Trainer:
         for part in rank_micro_batches(indices, dist.rank(), dist.world_size(), micro):
             maybe_fail("raise", step + 1)
             batch = collate([view.train_rows[i] for i in part], self.scorer.tokenizer.pad_token_id)
-            scores = self.scorer.scores(batch, view.labels)
-            loss = F.cross_entropy(scores, batch["labels"].to(scores.device))
+            if view.task.kind == "generation":
+                loss = self.scorer.lm_loss(batch)
+            else:
+                scores = self.scorer.scores(batch, view.labels)
+                loss = F.cross_entropy(scores, batch["labels"].to(scores.device))
             if poison_loss(step + 1):
                 loss = loss * float("nan")
             if not all_ranks_finite(loss):
@@ -98,6 +102,7 @@ class Trainer:
             self.engine.step()
             total += loss.detach().float().item()
             tokens += int(batch["attention_mask"].sum()) + len(part) * cfg.prompt_length
+            tokens += int(batch["target_mask"].sum()) if "target_mask" in batch else 0
         return all_reduce_mean(total / accum), tokens * dist.world_size()
 
     def evaluate(self, view: TaskView | None = None, use_prompt: bool = True) -> dict[str, float]:

@@ -129,7 +129,8 @@ def write_run_files(trainer: Trainer, run_dir: Path, state: dict[str, Any], chan
         "device": str(dist.device().type), "world_size": dist.world_size(), "micro_batch_size": micro,
         "gradient_accumulation_steps": accum, "seed": cfg.seed, "init": trainer.init_info,
         "task": view.task.name, "metrics": list(view.task.metrics),
-        "label_words": list(view.task.words_for(frozen.family)), "train_examples": len(view.train_rows),
+        "label_words": list(view.task.words_for(frozen.family)) if view.task.kind == "classification" else None,
+        "train_examples": len(view.train_rows),
         "eval_examples": len(view.eval_rows), "backbone": frozen.facts(), "versions": versions(),
         "resumed_at_step": state["step"] or None, "resumes": resumes,
     }
@@ -191,7 +192,7 @@ def record_baseline(trainer: Trainer, run_dir, tb) -> None:
 
 def record_eval(trainer: Trainer, run_dir, tb, state, metrics: dict[str, float]) -> None:
     """Log one evaluation; refresh last/ and, when the first metric improved, best/."""
-    step, key = state["step"], trainer.view().task.metrics[0]
+    step, key = state["step"], trainer.view().task.primary
     tb.scalars(step, {f"eval/{k}": v for k, v in metrics.items()})
     prompt = trainer.full_prompt()  # collective under ZeRO-3: every rank calls it
     improved = state["best"] is None or metrics[key] > state["best"]
@@ -214,7 +215,7 @@ def artifact_meta(trainer: Trainer, step: int, metrics: dict[str, float]) -> dic
 
 
 def finish(trainer: Trainer, run_dir: Path, state: dict[str, Any]) -> dict[str, Any]:
-    key = trainer.view().task.metrics[0]
+    key = trainer.view().task.primary
     summary = {"run_dir": str(run_dir), "steps": state["step"], "skipped_steps": state.get("skipped", 0),
                "best_step": state["best_step"], f"best_{key}": state["best"]}
     baseline = run_dir / "baseline.json"

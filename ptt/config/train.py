@@ -60,6 +60,8 @@ class ScoreConfig(DataConfig):
     """Text tokens per example (the prompt comes on top)."""
     eval_batch_size: int = 64
     """Per-rank evaluation batch."""
+    max_new_tokens: int | None = None
+    """Generation tasks: tokens decoded per example at evaluation (default: the task's own budget)."""
     precision: str = "auto"
     """auto | fp32 | bf16 (auto: bf16 on CUDA, fp32 on CPU, where bf16 is emulated and slow)."""
     ds_config: str | None = None
@@ -70,7 +72,7 @@ class ScoreConfig(DataConfig):
 
     def __post_init__(self):
         DataConfig.__post_init__(self)
-        positive(self, "max_length", "eval_batch_size")
+        positive(self, "max_length", "eval_batch_size", "max_new_tokens")
         choice("precision", self.precision, PRECISIONS)
         if self.family is not None:
             from ptt.families import get_family  # deferred: pulls in torch, needed only when --family is given
@@ -138,7 +140,10 @@ class TrainConfig(ScoreConfig):
         choice("init", self.init, INITS)
         choice("on_nonfinite", self.on_nonfinite, ("stop", "skip"))
         choice("batch_order", self.batch_order, BATCH_ORDERS)
-        get_task(self.task)  # an unknown --task fails here, before any model is loaded
+        task = get_task(self.task)  # an unknown --task fails here, before any model is loaded
+        if self.init == "labels" and task.kind != "classification":
+            raise PttError(f"--init labels: --task {self.task} is a {task.kind} task with no label words; use --init "
+                           "vocab or --init uniform")
         if self.lr is None or self.lr <= 0:
             raise PttError(f"--lr {self.lr}: must be > 0")
         if self.warmup_steps < 0:

@@ -11,13 +11,13 @@ import io
 import json
 import sys
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import datasets
 
-from ptt.errors import PttError
+from ptt.core.files import default_data_dir, read_text, split_lines
 from ptt.core.tasks import TaskSpec
+from ptt.errors import PttError
 
 FEATURES = datasets.Features({"text_a": datasets.Value("string"),
                               "text_b": datasets.Value("string"),
@@ -39,15 +39,6 @@ class _Row:
     where: str
 
 
-def default_data_dir() -> Path:
-    """The data slices packaged in ptt/assets/data (same layout as the full shared data)."""
-    ref = resources.files("ptt").joinpath("assets").joinpath("data")
-    if isinstance(ref, Path):
-        return ref
-    # Namespace package or unusual loader: fall back to the folder next to this file.
-    return Path(__file__).resolve().parent / "assets" / "data"
-
-
 def load_task_split(task: TaskSpec, split: str, data_dir: str | Path | None = None,
                     source: str = "local") -> datasets.Dataset:
     """Load split "train" or "eval" of a task, from local files or from the Hugging Face hub."""
@@ -60,7 +51,7 @@ def load_task_split(task: TaskSpec, split: str, data_dir: str | Path | None = No
     root = Path(data_dir) if data_dir is not None else default_data_dir()
     spec = task.local[split]
     paths = [root / rel for rel in spec.files]
-    texts = [_read_text(path, "--data-dir") for path in paths]
+    texts = [read_text(path, "--data-dir") for path in paths]
     rows = _PARSERS[spec.format](paths, texts)
     return _to_dataset(rows, task.label_names, spec.label_map, paths[0], "--data-dir")
 
@@ -73,7 +64,7 @@ def load_files(path, text_fields: tuple[str, ...], label_field: str,
     if suffix not in (".csv", ".tsv", ".json", ".jsonl"):
         raise PttError(f"{flag}: {path} has unsupported type {suffix or '(none)'!r}; "
                        "use a .csv, .tsv, .json or .jsonl file")
-    text = _read_text(path, flag)
+    text = read_text(path, flag)
     if suffix in (".csv", ".tsv"):
         delimiter = "\t" if suffix == ".tsv" else ","
         rows = _table_rows(path, text, delimiter, csv.QUOTE_MINIMAL, text_fields, label_field, flag)
@@ -84,17 +75,6 @@ def load_files(path, text_fields: tuple[str, ...], label_field: str,
 
 
 # ---------------------------------------------------------------- reading and label mapping
-
-def _read_text(path: Path, flag: str) -> str:
-    """Read a UTF-8 file (a BOM is dropped, e.g. MRPC's) or raise a PttError naming the flag."""
-    if not path.is_file():
-        raise PttError(f"{flag}: file not found: {path}; check the path "
-                       "(a data dir must mirror the layout of ptt/assets/data)")
-    try:
-        return path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise PttError(f"{flag}: {path} is not UTF-8 (byte {err.object[err.start]:#04x} at "
-                       f"offset {err.start}); re-save the file as UTF-8") from None
 
 
 def _to_dataset(rows: list[_Row], label_names: tuple[str, ...], label_map: dict | None,
@@ -178,7 +158,7 @@ def _json_objects(path: Path, text: str, suffix: str, flag: str) -> list[tuple[s
 def _jsonl_objects(path: Path, text: str, flag: str) -> list[tuple[str, object]]:
     """Parse one JSON object per line ourselves, so errors can give the line number."""
     objects = []
-    for number, line in enumerate(_lines(text), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         try:
@@ -208,7 +188,7 @@ def _object_row(obj: object, where: str, text_fields: tuple[str, ...], label_fie
 def _parse_stsa(paths: list[Path], texts: list[str]) -> list[_Row]:
     """stsa.binary.*: "LABEL SENTENCE", the first character is the label."""
     rows = []
-    for number, line in enumerate(_lines(texts[0]), start=1):
+    for number, line in enumerate(split_lines(texts[0]), start=1):
         if line.strip():
             label, _, sentence = line.partition(" ")
             rows.append(_Row(sentence, "", label, f"{paths[0]} line {number}"))
@@ -254,7 +234,7 @@ def _parse_imdb_json(paths: list[Path], texts: list[str]) -> list[_Row]:
 
 def _parse_absa_seg(paths: list[Path], texts: list[str]) -> list[_Row]:
     """ABSA-PyTorch xml.seg: 3 lines per example (sentence with $T$, aspect, polarity)."""
-    lines = _lines(texts[0])
+    lines = split_lines(texts[0])
     if len(lines) % 3:
         raise PttError(f"--data-dir: {paths[0]} has {len(lines)} lines, not a multiple of 3; "
                        "each example is sentence, aspect, polarity")
@@ -268,7 +248,7 @@ def _parse_absa_seg(paths: list[Path], texts: list[str]) -> list[_Row]:
 
 def _parse_parallel_lines(paths: list[Path], texts: list[str]) -> list[_Row]:
     """TweetEval: a text file and a label file, line i of one matches line i of the other."""
-    sentences, labels = _lines(texts[0]), _lines(texts[1])
+    sentences, labels = split_lines(texts[0]), split_lines(texts[1])
     if len(sentences) != len(labels):
         raise PttError(f"--data-dir: {paths[0]} has {len(sentences)} lines but {paths[1]} has "
                        f"{len(labels)}; the text and label files must be parallel")
@@ -286,12 +266,6 @@ _PARSERS = {
     "absa_seg": _parse_absa_seg,
     "parallel_lines": _parse_parallel_lines,
 }
-
-
-def _lines(text: str) -> list[str]:
-    """Split on \\n only (str.splitlines also splits on \\x85, \\u2028, ... inside tweets)."""
-    lines = [line.removesuffix("\r") for line in text.split("\n")]
-    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def _clean_text(text: str) -> str:

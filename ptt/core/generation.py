@@ -13,15 +13,10 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import datasets
-
-from ptt.core.data import _read_text, default_data_dir
+from ptt.core.files import default_data_dir, read_text
 from ptt.core.genformats import PARSERS, GenRow, clean_text, join_documents, strip_summary_dash
 from ptt.errors import PttError
 
-FEATURES = datasets.Features({"source": datasets.Value("string"),
-                              "targets": datasets.Sequence(datasets.Value("string")),
-                              "id": datasets.Value("string")})
 QA_METRICS = ("exact_match", "f1")
 SUMMARY_METRICS = ("rouge1", "rouge2", "rougeL")
 
@@ -57,6 +52,13 @@ class GenTaskSpec:
     hf_target_field: str = ""        # hub column with the reference(s); "a.b" = field b inside struct a
     hf_id_field: str | None = None   # hub id column (None: "<split>-<row>")
     hf_format: str = "plain"         # "plain" or "multi_news" ("|||||" documents, leading "– " in summaries)
+
+    kind = "generation"
+
+    @property
+    def primary(self) -> str:
+        """The metric that picks the best checkpoint and fills the transfer matrix."""
+        return self.primary_metric
 
     @property
     def source_fields(self) -> tuple[str, ...]:
@@ -123,7 +125,7 @@ def get_generation_task(name: str) -> GenTaskSpec:
 
 
 def load_generation_split(task: GenTaskSpec | str, split: str, data_dir: str | Path | None = None,
-                          source: str = "local") -> datasets.Dataset:
+                          source: str = "local"):
     """Split "train" or "eval" (SQuAD also "eval_full") of a generation task as Dataset(source, targets, id).
 
     source="local" reads `data_dir` (default: the packaged slices, `default_data_dir()`); a missing, empty or
@@ -139,9 +141,13 @@ def load_generation_split(task: GenTaskSpec | str, split: str, data_dir: str | P
         rows = _local_rows(task.local[split], Path(data_dir) if data_dir is not None else default_data_dir())
     else:
         raise PttError(f"--data-source: unknown value {source!r}; use 'local' or 'hub'")
+    import datasets  # deferred: the task table is read at CLI start-up, datasets is heavy
+
+    features = datasets.Features({"source": datasets.Value("string"),
+                                  "targets": datasets.Sequence(datasets.Value("string")), "id": datasets.Value("string")})
     return datasets.Dataset.from_dict({"source": [task.render(row.fields) for row in rows],
                                        "targets": [row.targets for row in rows],
-                                       "id": [row.id for row in rows]}, features=FEATURES)
+                                       "id": [row.id for row in rows]}, features=features)
 
 
 def _local_rows(spec: GenSource, root: Path) -> list[GenRow]:
@@ -149,7 +155,7 @@ def _local_rows(spec: GenSource, root: Path) -> list[GenRow]:
     rows = []
     for rel in spec.files:
         path = root / rel
-        parsed = PARSERS[spec.format](path, _read_text(path, "--data-dir"))
+        parsed = PARSERS[spec.format](path, read_text(path, "--data-dir"))
         if not parsed:
             raise PttError(f"--data-dir: {path} has no examples; give a non-empty file in the "
                            f"{spec.format} format (or restore it from the shared data)")
@@ -162,6 +168,8 @@ def _local_rows(spec: GenSource, root: Path) -> list[GenRow]:
 
 def _hub_rows(task: GenTaskSpec, split: str) -> list[GenRow]:
     """datasets.load_dataset rows -> GenRows, cleaned like the local files."""
+    import datasets
+
     hf_split = task.hf_splits[split]
     try:
         raw = datasets.load_dataset(task.hf_path, task.hf_name, split=hf_split)

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ptt.core.data import _lines
+from ptt.core.files import split_lines
 from ptt.errors import PttError
 
 FLAG = "--data-dir"
@@ -128,7 +128,7 @@ def _json_list(path: Path, text: str) -> list:
 def _jsonl(path: Path, text: str) -> list[tuple[int, object]]:
     """(line number, object) for each non-blank line; CRLF line ends are fine."""
     objects = []
-    for number, line in enumerate(_lines(text), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         if line.strip():
             try:
                 objects.append((number, json.loads(line)))
@@ -173,7 +173,7 @@ def parse_nq_tsv(path: Path, text: str) -> list[GenRow]:
     """topics.nq.*.txt: "question<TAB>['answer', ...]" where the answers are a Python literal (single or double
     quotes, backslash escapes) and inner quotes are CSV-doubled (`Harold ""Hal"" Jordan`), undone here."""
     rows = []
-    for number, line in enumerate(_lines(text), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         if not line.strip():
             continue
         where = f"{path} line {number}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ptt.core.generation import GENERATION_TASKS, GenTaskSpec
 from ptt.errors import PttError
 
 
@@ -40,6 +41,13 @@ class TaskSpec:
     hf_label_field: str
     hf_label_names: tuple[str, ...]   # hub integer label i means hf_label_names[i]
     local: dict = field(default_factory=dict)  # {"train": LocalSource, "eval": LocalSource}
+
+    kind = "classification"
+
+    @property
+    def primary(self) -> str:
+        """The metric that picks the best checkpoint and fills the transfer matrix."""
+        return self.metrics[0]
 
     def words_for(self, family) -> tuple[str, ...]:
         """The label words `family` (a `ptt.families.base.Family`) scores: its own entry in the table, else the
@@ -170,10 +178,11 @@ _TASK_LIST = [
 TASKS: dict[str, TaskSpec] = {task.name: task for task in _TASK_LIST}
 
 
-def get_task(name: str) -> TaskSpec:
-    """Look a task up by name; unknown names are a user error naming --task."""
-    try:
+def get_task(name: str) -> TaskSpec | GenTaskSpec:
+    """Look a task up by name (classification or generation); unknown names are a user error naming --task."""
+    if name in TASKS:
         return TASKS[name]
-    except KeyError:
-        known = ", ".join(TASKS)
-        raise PttError(f"--task: unknown task {name!r}; use one of: {known}") from None
+    if name in GENERATION_TASKS:
+        return GENERATION_TASKS[name]
+    known = ", ".join([*TASKS, *GENERATION_TASKS])
+    raise PttError(f"--task: unknown task {name!r}; use one of: {known}")

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from ptt.errors import PttError
+from ptt.runtime import dist
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,15 @@ class Family:
     """PEFT's num_transformer_submodules for that task type (rows of the prompt are repeated per block)."""
     words_like: str | None = None
     """Task-table verbalizer to use when a task names no words for this family (a family's name)."""
+    encode_pair: Callable[..., list[dict]] | None = None
+    """Generation: (tokenizer, sources, targets, max_source, max_target) -> rows with input_ids and target_ids;
+    None for a family that cannot generate."""
+    lm_loss: Callable[..., torch.Tensor] | None = None
+    """Generation: (backbone, embeds, mask, n_prompt, target_ids, target_mask) -> mean cross-entropy over the
+    target tokens only (teacher forcing)."""
+    generate: Callable[..., torch.Tensor] | None = None
+    """Generation: (backbone, embeds, mask, max_new_tokens, eos_id, pad_id, use_cache, synced) -> [B, N] greedy
+    token ids."""
 
     def load_class(self):
         import transformers
@@ -145,3 +155,38 @@ def is_decoder_only(config) -> bool:
 
     kind = config.model_type
     return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def encode_pairs(tokenizer, sources: Sequence[str], targets: Sequence[str], max_source: int, max_target: int,
+                 target_prefix: str = "") -> list[dict]:
+    """Rows of source ids (truncated to max_source, special tokens included) and target ids (at most max_target,
+    ending with EOS)."""
+    src = tokenizer(list(sources), truncation=True, max_length=max_source)["input_ids"]
+    tgt = tokenizer([target_prefix + t for t in targets], add_special_tokens=False, truncation=True,
+                    max_length=max(1, max_target - 1))["input_ids"]
+    return [{"input_ids": s, "target_ids": t + [tokenizer.eos_token_id]} for s, t in zip(src, tgt)]
+
+
+def greedy(first_logits: torch.Tensor, advance: Callable[[torch.Tensor], torch.Tensor], max_new_tokens: int,
+           eos_id: int, pad_id: int, synced: bool) -> torch.Tensor:
+    """[B, N] greedy tokens: argmax of `first_logits` [B, V], then of `advance(previous tokens [B])` until every
+    row has produced EOS (rows that finished emit pad) or max_new_tokens. synced: every rank keeps calling
+    `advance` until all ranks are done, so that ZeRO-3's collective parameter gathers stay in step."""
+    done = torch.zeros(first_logits.shape[0], dtype=torch.bool, device=first_logits.device)
+    tokens, logits = [], first_logits
+    for step in range(max_new_tokens):
+        nxt = torch.where(done, torch.full_like(done, pad_id, dtype=torch.long), logits.argmax(-1))
+        tokens.append(nxt)
+        done |= nxt == eos_id
+        if step + 1 == max_new_tokens or not any_running(done, synced):
+            break
+        logits = advance(nxt)
+    return torch.stack(tokens, dim=1)
+
+
+def any_running(done: torch.Tensor, synced: bool) -> bool:
+    """Whether any row (on any rank, when synced) still decodes."""
+    running = torch.tensor([float(not bool(done.all()))], device=done.device)
+    if synced and dist.world_size() > 1:
+        torch.distributed.all_reduce(running, op=torch.distributed.ReduceOp.MAX)
+    return bool(running.item())

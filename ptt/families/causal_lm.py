@@ -3,14 +3,17 @@
 The prompt goes in front of the input embeddings. A label is scored by rank classification: the logits of the
 label words' first tokens at the last attended position (the one that follows the task's template), with the
 LM head run at that position only. Position ids follow the attention mask, so a row's scores are the same
-under left or right padding and alone or in a batch.
+under left or right padding and alone or in a batch. Generation tasks train on the target tokens that follow
+the source (teacher forcing, the LM head only where a target token is predicted) and decode greedily with the
+key/value cache.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ptt.families.base import Family, FFNSite, LabelSpec, Probe, is_decoder_only, plain_encode, word_labels
+from ptt.families.base import (Family, FFNSite, LabelSpec, Probe, encode_pairs, greedy, is_decoder_only, plain_encode,
+                               word_labels)
 
 # gated MLPs (Llama, Qwen2, Mistral): act_fn(gate_proj x), before the product with up_proj x; GPT-2: act(c_fc x)
 GATED_FFN = (FFNSite("layers", "mlp.act_fn", "decoder"),)
@@ -36,6 +39,65 @@ def score(backbone, embeds: torch.Tensor, mask: torch.Tensor, n_prompt: int, lab
     return backbone.get_output_embeddings()(last)[:, labels.ids].float()  # the head runs at one position per row
 
 
+def encode(tokenizer, sources, targets, max_source: int, max_target: int) -> list[dict]:
+    """Source and target ids; the target is read as words that continue the source (a leading space)."""
+    return encode_pairs(tokenizer, sources, targets, max_source, max_target, target_prefix=" ")
+
+
+def lm_loss(backbone, embeds: torch.Tensor, mask: torch.Tensor, n_prompt: int, target_ids: torch.Tensor,
+            target_mask: torch.Tensor) -> torch.Tensor:
+    """Teacher-forced cross-entropy of the target tokens only: each row reads [prompt, source, target]; the LM head
+    runs only at the positions that predict a target token."""
+    target_embeds = backbone.get_input_embeddings()(target_ids)
+    lengths, t_lengths = mask.sum(1).tolist(), target_mask.sum(1).tolist()
+    rows = [torch.cat([embeds[i, :s], target_embeds[i, :t]]) for i, (s, t) in enumerate(zip(lengths, t_lengths))]
+    width = max(r.shape[0] for r in rows)
+    x = embeds.new_zeros(len(rows), width, embeds.shape[-1])
+    full_mask = mask.new_zeros(len(rows), width)
+    for i, r in enumerate(rows):
+        x[i, :r.shape[0]], full_mask[i, :r.shape[0]] = r, 1
+    positions = (full_mask.cumsum(1) - 1).clamp(min=0)
+    hidden = backbone.base_model(inputs_embeds=x, attention_mask=full_mask, position_ids=positions).last_hidden_state
+    # position s - 1 + j predicts target token j (the last source token predicts the first target token)
+    row_idx = torch.cat([torch.full((t,), i) for i, t in enumerate(t_lengths)]).to(hidden.device)
+    col_idx = torch.cat([torch.arange(t) + s - 1 for s, t in zip(lengths, t_lengths)]).to(hidden.device)
+    logits = backbone.get_output_embeddings()(hidden[row_idx, col_idx]).float()
+    return torch.nn.functional.cross_entropy(logits, target_ids[target_mask.bool()])
+
+
+def left_aligned(embeds: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Move each row's padding to the front, so that every row's last token is the last column."""
+    shifts = (mask.shape[1] - mask.sum(1)).tolist()
+    return (torch.stack([torch.roll(e, s, dims=0) for e, s in zip(embeds, shifts)]),
+            torch.stack([torch.roll(m, s, dims=0) for m, s in zip(mask, shifts)]))
+
+
+def generate(backbone, embeds: torch.Tensor, mask: torch.Tensor, max_new_tokens: int, eos_id: int, pad_id: int,
+             use_cache: bool = True, synced: bool = False) -> torch.Tensor:
+    """[B, N] greedy tokens after the prompted input, left-aligned so that all rows decode in step; with its
+    key/value cache, or re-reading the whole sequence at every step with use_cache False."""
+    embeds, mask = left_aligned(embeds, mask)
+    body, head, table = backbone.base_model, backbone.get_output_embeddings(), backbone.get_input_embeddings()
+    state = {"x": embeds, "mask": mask, "pos": (mask.cumsum(1) - 1).clamp(min=0), "past": None}
+
+    def run(x, positions):
+        out = body(inputs_embeds=x, attention_mask=state["mask"], position_ids=positions,
+                   past_key_values=state["past"], use_cache=use_cache)
+        state["past"] = out.past_key_values if use_cache else None
+        return head(out.last_hidden_state[:, -1])
+
+    def advance(nxt):
+        step = table(nxt)[:, None]
+        state["mask"] = torch.cat([state["mask"], state["mask"].new_ones(len(nxt), 1)], dim=1)
+        state["pos"] = torch.cat([state["pos"], state["pos"][:, -1:] + 1], dim=1)
+        if use_cache:
+            return run(step, state["pos"][:, -1:])
+        state["x"] = torch.cat([state["x"], step], dim=1)
+        return run(state["x"], state["pos"])
+
+    return greedy(run(embeds, state["pos"]), advance, max_new_tokens, eos_id, pad_id, synced)
+
+
 def probe(tokenizer, max_length: int, n_prompt: int) -> Probe:
     """Input: one token (the tokenizer's BOS, else EOS); the last position."""
     token = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
@@ -47,5 +109,5 @@ FAMILY = Family(
     name="causal_lm", auto_class="AutoModelForCausalLM", claims=claims, encode=plain_encode, label_spec=word_labels,
     score=score, probe=probe,
     ffn_sites={"gpt2": GPT2_FFN, "llama": GATED_FFN, "qwen2": GATED_FFN, "mistral": GATED_FFN},
-    peft_task_type="CAUSAL_LM", words_like="seq2seq",
+    peft_task_type="CAUSAL_LM", words_like="seq2seq", encode_pair=encode, lm_loss=lm_loss, generate=generate,
 )

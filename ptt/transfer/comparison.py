@@ -40,7 +40,7 @@ class Target:
 
 
 def metric_name(task: str) -> str:
-    return get_task(task).metrics[0]
+    return get_task(task).primary
 
 
 def read_curve(path: Path, metric: str) -> list[tuple[int, float]]:

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ptt.core.tasks import TASKS
+from ptt.core.tasks import TASKS, GENERATION_TASKS
 from ptt.errors import PttError
 from ptt.runtime.artifacts import META_FILE, TENSOR_FILE, find_artifacts, load_prompt
 
@@ -21,8 +21,8 @@ from ptt.runtime.artifacts import META_FILE, TENSOR_FILE, find_artifacts, load_p
 def primary_metric(meta: dict[str, Any]) -> tuple[str | None, float | None]:
     """(name, value) of the artifact's primary metric: its task's first metric, else the first one recorded."""
     metrics = meta.get("metrics") or {}
-    task = TASKS.get(meta.get("task"))
-    name = task.metrics[0] if task is not None and task.metrics[0] in metrics else next(iter(metrics), None)
+    task = {**TASKS, **GENERATION_TASKS}.get(meta.get("task"))
+    name = task.primary if task is not None and task.primary in metrics else next(iter(metrics), None)
     return name, (metrics.get(name) if name else None)
 
 

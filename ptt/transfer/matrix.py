@@ -19,7 +19,7 @@ def matrix_result(sources: list[dict], rows: list[str], tasks: list[str], scores
 
     sources: the loaded source prompts (rows[:len(sources)] are their labels); scores: {row: {task: metrics}}.
     """
-    primary = {t: get_task(t).metrics[0] for t in tasks}
+    primary = {t: get_task(t).primary for t in tasks}
     values = [[scores[r][t][primary[t]] for t in tasks] for r in rows]
     own = {t: own_prompt_index(t, rows[:len(sources)]) for t in tasks}
     relative = [[(values[i][j] / values[own[t]][j]) if own[t] is not None and values[own[t]][j] else None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from ptt.core.metrics import compute
 from ptt.core.tasks import get_task
 from ptt.errors import PttError
 from ptt.families.loading import local_path
@@ -55,10 +54,9 @@ def rank_library(library: str, cfg, sample: int = DEFAULT_SAMPLE) -> dict[str, A
     try:
         train = scorer.rows(task, "train")
         rows = random.Random(cfg.seed).sample(train, min(sample, len(train)))
-        labels, key = [r["label"] for r in rows], task.metrics[0]
-        scored = []
+        key, scored = task.primary, []
         for c in usable:
-            metrics = compute(task.metrics, scorer.predict(rows, scorer.labels(task), c["tensor"]), labels)
+            metrics = scorer.evaluate(task, c["tensor"], rows=rows)
             scored.append({"path": c["path"], "task": c["task"], key: metrics[key], "metrics": metrics})
     finally:
         scorer.close()

@@ -355,7 +355,7 @@ def test_hub_rows_are_cleaned_like_local(monkeypatch):
         calls.append((path, name, split))
         return datasets.Dataset.from_dict(tables[path])
 
-    monkeypatch.setattr(generation.datasets, "load_dataset", fake_load)
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
     news = load_generation_split("multi_news", "eval", source="hub")
     assert news["source"] == ["summarize: Doc one.\n\nMore." + DOC_SEPARATOR + "Doc two."]
     assert news["targets"] == [["A summary."]] and news["id"] == ["test-0"]
@@ -368,6 +368,6 @@ def test_hub_failure_is_one_line(monkeypatch):
     def fake_load(*args, **kwargs):
         raise ConnectionError("no network\nsecond line")
 
-    monkeypatch.setattr(generation.datasets, "load_dataset", fake_load)
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
     raises_ptt(load_generation_split, "nq_open", "train", source="hub",
                needles=("--data-source hub", "google-research-datasets/nq_open", "no network"))
