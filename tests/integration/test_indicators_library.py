@@ -133,8 +133,9 @@ def test_bert_like_masks_match_a_hand_computed_intermediate_layer(sharp_models, 
             assert torch.equal(masks[i][0][sure], (ref > 0)[sure]), f"layer {i}"
 
 
-def test_ffn_table_covers_gated_t5_and_refuses_unknown_model_types():
-    from transformers import GPT2Config, GPT2LMHeadModel, T5Config, T5ForConditionalGeneration
+def test_ffn_table_covers_gated_t5_and_gpt2_and_refuses_unknown_model_types():
+    from transformers import (GPT2Config, GPT2LMHeadModel, OPTConfig, OPTForCausalLM, T5Config,
+                              T5ForConditionalGeneration)
 
     gated = T5ForConditionalGeneration(T5Config(vocab_size=64, d_model=16, d_ff=24, d_kv=8, num_layers=1,
                                                 num_decoder_layers=1, num_heads=2, feed_forward_proj="gated-gelu"))
@@ -144,9 +145,12 @@ def test_ffn_table_covers_gated_t5_and_refuses_unknown_model_types():
     ffn = gated.encoder.block[0].layer[-1].DenseReluDense
     assert type(ffn).__name__ == "T5DenseGatedActDense" and sites[0][2] is ffn.act  # GELU(wi_0 x), before the gate
     gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=64, n_positions=16, n_embd=8, n_layer=1, n_head=2))
-    for family in FAMILIES.values():
-        with pytest.raises(PttError, match="gpt2"):
-            ffn_modules(gpt2, family)
+    assert [n for n, _, _ in ffn_modules(gpt2, FAMILIES["causal_lm"])] == ["h.0.mlp.act"]  # the causal_lm family's
+    opt = OPTForCausalLM(OPTConfig(vocab_size=64, hidden_size=8, num_hidden_layers=1, ffn_dim=16, num_attention_heads=2,
+                                   max_position_embeddings=16, word_embed_proj_dim=8))
+    for family in FAMILIES.values():  # a model type no family lists is refused, naming it
+        with pytest.raises(PttError, match="opt"):
+            ffn_modules(opt, family)
 
 
 # --- ptt indicators end to end ------------------------------------------------------------------------------
