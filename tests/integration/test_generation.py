@@ -232,3 +232,19 @@ def test_generation_tasks_are_in_the_transfer_matrix_with_their_own_metric(tiny_
     assert matrix["metric"] == {"sst2": "accuracy", "squad": "f1", "samsum": "rougeL"}
     assert set(matrix["all_metrics"]["sst2"]["samsum"]) == {"rouge1", "rouge2", "rougeL"}
     assert matrix["relative"][0] == [1.0, None, None]
+
+
+def test_sources_are_ranked_for_a_generation_target_by_its_primary_metric(tiny_models, tmp_path):
+    from ptt.config import RankConfig
+    from ptt.transfer.selection import rank_library, render_ranking
+    from tests.integration.test_projector_tiny import fake_prompt
+
+    for i, task in enumerate(("squad", "sst2", "nq_open")):
+        fake_prompt(tmp_path / "lib" / task, tiny_models["t5"], task, hidden=32, family="seq2seq", seed=i)
+    cfg = RankConfig(task="nq_open", backbone=tiny_models["t5"], library=str(tmp_path / "lib"), sample=6,
+                     max_new_tokens=4, precision="fp32", max_length=48)
+    result = rank_library(cfg.library, cfg, sample=cfg.sample)
+    assert sorted(r["task"] for r in result["ranking"]) == ["squad", "sst2"]  # the target's own prompt is left out
+    assert all(set(r["metrics"]) == {"exact_match", "f1"} and "f1" in r for r in result["ranking"])
+    assert result["ranking"][0]["f1"] >= result["ranking"][1]["f1"] and "f1" in result["criterion"]
+    assert "nq_open" in render_ranking(result)
