@@ -346,12 +346,16 @@ def rank_classify(trainer, o) -> dict:
 
 
 def ptt_generate(trainer, o) -> dict:
-    """ptt's greedy decoding of the dev rows, `trainer.scorer.generate(rows, task, use_cache=True)` (batches of
-    --eval-batch-size, longest first, KV cache), timed after one warm-up batch. New tokens per row (up to EOS)
-    are counted by wrapping ptt.scoring.cut_at_eos, which generate applies to every row."""
+    """ptt's greedy decoding of the dev rows (batches of --eval-batch-size, longest first, KV cache), timed after
+    one warm-up batch, two ways: `fixed`, exactly N new tokens per row (the family's generate on the batches
+    Scorer.generate forms, with an EOS id that never occurs), the same work as PEFT's fixed run; and `eos`,
+    `trainer.scorer.generate(rows, task, use_cache=True)` as `ptt eval` runs it (a batch stops when all its rows
+    emitted EOS). New tokens per row (up to EOS) are counted by wrapping ptt.scoring.cut_at_eos, which
+    Scorer.generate applies to every row."""
     view, scorer = trainer.view(), trainer.scorer
     rows = view.eval_rows
     scorer.generate(rows[: o.eval_batch_size], view.task, use_cache=True)  # warm-up
+    fixed = ptt_generate_fixed(scorer, rows, generation_budget(o, view.task), o)
     kept, cut = [], ptt.scoring.cut_at_eos
 
     def counting(tokens, eos_id):
@@ -367,9 +371,33 @@ def ptt_generate(trainer, o) -> dict:
         dt = time.perf_counter() - t
     finally:
         ptt.scoring.cut_at_eos = cut
-    return {"examples_per_s": len(rows) / dt, "examples": len(rows), "seconds": dt,
-            "new_tokens_per_example": statistics.mean(kept), "max_new_tokens": generation_budget(o, view.task),
-            "sample_outputs": sorted(set(texts))[:4]}
+    return {"fixed": fixed, "eos": {"examples_per_s": len(rows) / dt, "examples": len(rows), "seconds": dt,
+                                    "new_tokens_per_example": statistics.mean(kept),
+                                    "max_new_tokens": generation_budget(o, view.task),
+                                    "sample_outputs": sorted(set(texts))[:4]}}
+
+
+@torch.no_grad()
+def ptt_generate_fixed(scorer, rows: list[dict], budget: int, o) -> dict:
+    """Exactly `budget` greedy tokens per row: what Scorer.generate does per batch (collate, prompted embeddings,
+    the family's generate with the KV cache, decode), with EOS id -1 so that no row stops early."""
+    tok, device, value = scorer.tokenizer, scorer.device, scorer.prompt_value(None, True)
+    order = by_length(range(len(rows)), [len(r["input_ids"]) for r in rows])
+    sync()
+    t, widths = time.perf_counter(), []
+    for i in range(0, len(rows), o.eval_batch_size):
+        batch = collate([rows[j] for j in order[i: i + o.eval_batch_size]], tok.pad_token_id)
+        embeds, mask, _ = scorer.model.prompted(batch["input_ids"].to(device), batch["attention_mask"].to(device),
+                                                value, True)
+        tokens = scorer.family.generate(scorer.model.backbone, embeds, mask, budget, -1, tok.pad_token_id,
+                                        use_cache=True, synced=False)
+        widths.append(tokens.shape[1])
+        tok.batch_decode(tokens.tolist(), skip_special_tokens=True)
+    sync()
+    dt = time.perf_counter() - t
+    assert set(widths) == {budget}, widths
+    return {"examples_per_s": len(rows) / dt, "examples": len(rows), "seconds": dt, "new_tokens_per_example": budget,
+            "max_new_tokens": budget}
 
 
 def generation_budget(o, task) -> int:
@@ -497,10 +525,15 @@ def run_peft(o, kind: str, path: str, rows: list[dict], eval_rows: list[dict], f
 def peft_generate(model, tok, rows: list[dict], o) -> dict:
     """PEFT's greedy decoding: peft_model.generate(input_ids, attention_mask, max_new_tokens=N, do_sample=False)
     on the batches ptt's Scorer.generate forms (--eval-batch-size, longest first), left-padded; decoded to text
-    like ptt's (cut at EOS), timed after one warm-up batch."""
+    like ptt's (cut at EOS), timed after one warm-up batch. `fixed`: eos_token_id=None, exactly N new tokens per
+    row; `eos`: stopping at the tokenizer's EOS."""
+    model.eval()
+    return {mode: peft_generate_mode(model, tok, rows, o, mode == "eos") for mode in ("fixed", "eos")}
+
+
+def peft_generate_mode(model, tok, rows: list[dict], o, stop_at_eos: bool) -> dict:
     task, device = get_task(o.task), next(model.parameters()).device
     budget = generation_budget(o, task)
-    model.eval()
     kept: list[int] = []
 
     def run(part):
@@ -511,7 +544,9 @@ def peft_generate(model, tok, rows: list[dict], o) -> dict:
             ids[i, width - len(r["input_ids"]):] = torch.as_tensor(r["input_ids"])
             mask[i, width - len(r["input_ids"]):] = 1
         out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=budget,
-                             do_sample=False, num_beams=1, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+                             do_sample=False, num_beams=1, eos_token_id=tok.eos_token_id if stop_at_eos else None,
+                             pad_token_id=tok.pad_token_id)
+        assert stop_at_eos or out.shape[1] == width + budget, (out.shape, width, budget)
         texts = []
         for t in out[:, width:].tolist():
             t = ptt.scoring.cut_at_eos(t, tok.eos_token_id)
@@ -524,7 +559,9 @@ def peft_generate(model, tok, rows: list[dict], o) -> dict:
     order = by_length(range(len(rows)), [len(r["input_ids"]) for r in rows])
     sync()
     t = time.perf_counter()
-    texts = [s for i in range(0, len(rows), o.eval_batch_size) for s in run([rows[j] for j in order[i: i + o.eval_batch_size]])]
+    texts = [s for i in range(0, len(rows), o.eval_batch_size)
+             for s in run([rows[j] for j in order[i: i + o.eval_batch_size]])]
+    sync()
     dt = time.perf_counter() - t
     return {"examples_per_s": len(rows) / dt, "examples": len(rows), "seconds": dt,
             "new_tokens_per_example": statistics.mean(kept), "max_new_tokens": budget,
@@ -594,8 +631,8 @@ def run_backbone(kind: str, o, root: Path) -> dict:
     if kind in CAUSAL:
         res["task"] = task.name
         if "generation" in res["ptt"] and "generation" in res["peft"]:
-            res["generation_ratio"] = res["ptt"]["generation"]["examples_per_s"] / \
-                res["peft"]["generation"]["examples_per_s"]
+            res["generation_ratio"] = {m: res["ptt"]["generation"][m]["examples_per_s"] /
+                                       res["peft"]["generation"][m]["examples_per_s"] for m in ("fixed", "eos")}
     add_flops(res, o)
     return res
 
@@ -673,15 +710,19 @@ def print_scoring(rank: dict, gen: dict, o) -> None:
 
 
 def print_generation(mine: dict, theirs: dict, res: dict, o) -> None:
-    """Decoder-only generation rows: greedy decoding speed, ptt against PEFT generate."""
-    n = mine["examples"]
+    """Decoder-only generation rows: greedy decoding speed, ptt against PEFT generate, fixed length and to EOS."""
+    n, budget = mine["fixed"]["examples"], mine["fixed"]["max_new_tokens"]
+    a, b = mine["eos"], theirs["eos"]
     print(f"  generation speed, {n} {res['task']} dev examples, batch {o.eval_batch_size} (longest first), greedy, "
-          f"max_new_tokens {mine['max_new_tokens']}, each tool's trained prompt:\n"
-          f"    ptt  (Scorer.generate, KV cache):                     {mine['examples_per_s']:.1f} ex/s, "
-          f"{mine['new_tokens_per_example']:.1f} new tokens/example before EOS, e.g. {mine['sample_outputs'][:2]}\n"
-          f"    PEFT (peft_model.generate, left padding, do_sample=False): {theirs['examples_per_s']:.1f} ex/s, "
-          f"{theirs['new_tokens_per_example']:.1f} new tokens/example before EOS, e.g. {theirs['sample_outputs'][:2]}\n"
-          f"    ptt/PEFT generation speed: {res['generation_ratio']:.2f}x examples/s")
+          f"KV cache, each tool's trained prompt; ptt: the causal_lm family's generate (Scorer.generate), PEFT: "
+          f"peft_model.generate(do_sample=False), left padding:\n"
+          f"    exactly {budget} new tokens (EOS ignored): ptt {mine['fixed']['examples_per_s']:.1f} ex/s, "
+          f"PEFT {theirs['fixed']['examples_per_s']:.1f} ex/s\n"
+          f"    stopping at EOS (max_new_tokens {budget}):  ptt {a['examples_per_s']:.1f} ex/s "
+          f"({a['new_tokens_per_example']:.1f} tokens/example before EOS), PEFT {b['examples_per_s']:.1f} ex/s "
+          f"({b['new_tokens_per_example']:.1f}), e.g. ptt {a['sample_outputs'][:2]}, PEFT {b['sample_outputs'][:2]}\n"
+          f"    ptt/PEFT generation speed: {res['generation_ratio']['fixed']:.2f}x examples/s at {budget} new tokens, "
+          f"{res['generation_ratio']['eos']:.2f}x stopping at EOS")
 
 
 def row_kinds(o) -> list[tuple[str, str]]:
@@ -704,9 +745,10 @@ def main(argv=None) -> list[dict]:
     print("\n== summary: ptt/PEFT training throughput (samples/s, pooled over rounds), per PEFT column ==")
     for r in results:
         ratios = "   ".join(f"vs PEFT {k} {v['samples']:.2f}x" for k, v in r["ratios"].items())
-        name = f"{r['backbone']}/{r['task']}" if "task" in r else r["backbone"]
-        gen = f"   generation ptt/PEFT {r['generation_ratio']:.2f}x ex/s" if "generation_ratio" in r else ""
-        print(f"  {name:<8} {r['shape']:<18} ptt {r['ptt']['samples_per_s']:9.2f}/s   "
+        name = f"{r['backbone']:<8}" if "task" not in r else f"{r['backbone'] + '/' + r['task']:<14}"
+        gen = "" if "generation_ratio" not in r else \
+            f"   generation ptt/PEFT {r['generation_ratio']['fixed']:.2f}x ex/s (fixed length)"
+        print(f"  {name} {r['shape']:<18} ptt {r['ptt']['samples_per_s']:9.2f}/s   "
               + (ratios or "PEFT skipped") + gen)
     if o.json:
         Path(o.json).write_text(json.dumps({"args": vars(o), "results": results}, indent=2, default=str))

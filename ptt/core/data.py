@@ -15,7 +15,7 @@ from pathlib import Path
 
 import datasets
 
-from ptt.core.files import default_data_dir, read_text, split_lines
+from ptt.core.files import default_data_dir, hub_split, read_text, split_lines
 from ptt.core.tasks import TaskSpec
 from ptt.errors import PttError
 
@@ -278,13 +278,7 @@ def _clean_text(text: str) -> str:
 def _load_hub(task: TaskSpec, split: str) -> datasets.Dataset:
     """datasets.load_dataset(hf_path, hf_name) mapped to text_a/text_b/label like the local files."""
     hf_split = task.hf_splits[split]
-    try:
-        raw = datasets.load_dataset(task.hf_path, task.hf_name, split=hf_split)
-    except Exception as err:  # network, auth, missing config: all become one user-facing line
-        first_line = (str(err).splitlines() or [""])[0]
-        raise PttError(f"--data-source hub: cannot load {task.hf_path} ({task.hf_name}) split "
-                       f"{hf_split!r}: {type(err).__name__}: {first_line}; check the network or "
-                       "use the local data") from None
+    raw = hub_split(task.hf_path, task.hf_name, hf_split)
     rows = []
     for number, example in enumerate(raw):
         for values in _hub_values(example, (*task.hf_fields, task.hf_label_field)):

@@ -44,12 +44,17 @@ def encode_split(data, task: TaskSpec, tokenizer, family, split: str, max_length
         ds = load_files(path, fields, data.label_field, task.label_names, flag=f"--{split}-file")
     else:
         ds = load_task_split(task, split, data.data_dir, data.data_source)
+    return encode_dataset(limited(ds, data, task, split), task, tokenizer, family, max_length)
+
+
+def limited(ds, data, task, split: str):
+    """At most --max-train-examples / --max-eval-examples rows of `ds`; an empty split is refused."""
     limit = data.max_train_examples if split == "train" else data.max_eval_examples
     if limit is not None and len(ds) > limit:
         ds = ds.select(range(limit))
     if len(ds) == 0:
         raise PttError(f"--task {task.name}: the {split} split is empty; check --data-dir or --{split}-file")
-    return encode_dataset(ds, task, tokenizer, family, max_length)
+    return ds
 
 
 def encode_generation_split(data, task, tokenizer, family, split: str, max_length: int) -> list[dict]:
@@ -60,12 +65,7 @@ def encode_generation_split(data, task, tokenizer, family, split: str, max_lengt
     if data.train_file or data.eval_file:
         raise PttError(f"--train-file/--eval-file: read classification data only; for --task {task.name} lay the "
                        "files out like ptt/assets/data and pass --data-dir")
-    ds = load_generation_split(task, split, data.data_dir, data.data_source)
-    limit = data.max_train_examples if split == "train" else data.max_eval_examples
-    if limit is not None and len(ds) > limit:
-        ds = ds.select(range(limit))
-    if len(ds) == 0:
-        raise PttError(f"--task {task.name}: the {split} split is empty; check --data-dir")
+    ds = limited(load_generation_split(task, split, data.data_dir, data.data_source), data, task, split)
     max_source = min(max_length, task.max_source_tokens or max_length)
     targets = [refs[0] for refs in ds["targets"]]
     rows = family.encode_pair(tokenizer, ds["source"], targets, max_source, task.max_new_tokens)

@@ -34,3 +34,16 @@ def split_lines(text: str) -> list[str]:
     """Split on \\n only (str.splitlines also splits on \\x85, \\u2028, ... inside tweets)."""
     lines = [line.removesuffix("\r") for line in text.split("\n")]
     return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def hub_split(hf_path: str, hf_name: str | None, hf_split: str):
+    """`datasets.load_dataset(hf_path, hf_name, split=hf_split)`, any failure (network, auth, missing config) as
+    one user-facing line."""
+    import datasets  # deferred: only online users pay for it here
+
+    try:
+        return datasets.load_dataset(hf_path, hf_name, split=hf_split)
+    except Exception as err:
+        first_line = (str(err).splitlines() or [""])[0]
+        raise PttError(f"--data-source hub: cannot load {hf_path} ({hf_name}) split {hf_split!r}: "
+                       f"{type(err).__name__}: {first_line}; check the network or use the local data") from None

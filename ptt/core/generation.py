@@ -13,7 +13,7 @@ import string
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ptt.core.files import default_data_dir, read_text
+from ptt.core.files import default_data_dir, hub_split, read_text
 from ptt.core.genformats import PARSERS, GenRow, clean_text, join_documents, strip_summary_dash
 from ptt.errors import PttError
 
@@ -168,15 +168,8 @@ def _local_rows(spec: GenSource, root: Path) -> list[GenRow]:
 
 def _hub_rows(task: GenTaskSpec, split: str) -> list[GenRow]:
     """datasets.load_dataset rows -> GenRows, cleaned like the local files."""
-    import datasets
-
     hf_split = task.hf_splits[split]
-    try:
-        raw = datasets.load_dataset(task.hf_path, task.hf_name, split=hf_split)
-    except Exception as err:  # network, auth, missing config: all become one user-facing line
-        first_line = (str(err).splitlines() or [""])[0]
-        raise PttError(f"--data-source hub: cannot load {task.hf_path} ({task.hf_name}) split {hf_split!r}: "
-                       f"{type(err).__name__}: {first_line}; check the network or use the local data") from None
+    raw = hub_split(task.hf_path, task.hf_name, hf_split)
     rows = []
     for number, example in enumerate(raw):
         row = _hub_row(task, example, f"{hf_split}-{number}")

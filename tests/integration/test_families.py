@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from transformers import (AutoModel, AutoModelForMaskedLM, AutoModelForSeq2SeqLM, AutoTokenizer, GPT2Config,
-                          GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM)
+                          LlamaConfig)
 
 from ptt.config import ScoreConfig
 from ptt.core.encode import collate
@@ -16,26 +16,15 @@ from ptt.families import detect_family, is_decoder_only
 from ptt.families.base import label_token_ids
 from ptt.families.loading import load_config
 from ptt.scoring import open_scorer
-from ptt.tiny import TOKENIZERS
+from tests.integration.test_causal_lm import causal  # noqa: F401
 
 L = 5
 
 
 @pytest.fixture(scope="module")
-def decoder_only(tmp_path_factory) -> dict[str, str]:
-    """Tiny GPT-2- and Llama-shaped causal LMs built from config (the RoBERTa BPE files serve GPT-2)."""
-    root = tmp_path_factory.mktemp("decoder-only")
-    torch.manual_seed(0)
-    tok = AutoTokenizer.from_pretrained(str(TOKENIZERS / "roberta"))
-    gpt2 = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, n_positions=128))
-    llama = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=128))
-    out = {}
-    for name, model in (("gpt2", gpt2), ("llama", llama)):
-        model.save_pretrained(root / name)
-        tok.save_pretrained(root / name)
-        out[name] = str(root / name)
-    return out
+def decoder_only(causal) -> dict[str, str]:  # noqa: F811
+    """Tiny GPT-2- and Llama-shaped causal LMs built from config (see test_causal_lm)."""
+    return causal
 
 
 @pytest.mark.parametrize("kind,family", [("t5", "seq2seq"), ("roberta", "masked_lm"), ("bert", "encoder"),

@@ -9,7 +9,6 @@ from pathlib import Path
 import datasets
 import pytest
 
-from ptt.core import generation
 from ptt.core.data import default_data_dir
 from ptt.core.generation import (GENERATION_TASKS, GenTaskSpec, get_generation_task,
                                  load_generation_split)
