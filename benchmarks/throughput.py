@@ -22,8 +22,8 @@ greedy decoding speed (ptt's Scorer.generate against PEFT's generate with left p
 from __future__ import annotations
 
 import argparse
-import copy
 import contextlib
+import copy
 import ctypes
 import gc
 import json
@@ -146,8 +146,9 @@ def build_backbone(kind: str, shape: str, out: Path, precision: str = "fp32") ->
 
 
 def build_causal(kind: str, shape: str, out: Path, precision: str = "fp32") -> str:
-    """A random LlamaForCausalLM / GPT2LMHeadModel of `shape` (LLAMA, GPT2 above; vocabulary 50265, BOS 0, EOS 2,
-    pad 1 as in the RoBERTa BPE files) saved with that tokenizer to `out` (built once per run)."""
+    """A random LlamaForCausalLM / GPT2LMHeadModel of `shape` (LLAMA, GPT2 above) saved with the RoBERTa BPE
+    tokenizer to `out` (built once per run): vocabulary sized as ptt.tiny sizes RoBERTa (at least 50265, the
+    tokenizer's highest id + 1: 50267), BOS 0, EOS 2, pad 1."""
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
     if (out / "config.json").exists():
@@ -549,7 +550,7 @@ def peft_generate_mode(model, tok, rows: list[dict], o, stop_at_eos: bool) -> di
         assert stop_at_eos or out.shape[1] == width + budget, (out.shape, width, budget)
         texts = []
         for t in out[:, width:].tolist():
-            t = ptt.scoring.cut_at_eos(t, tok.eos_token_id)
+            t = ptt.scoring.cut_at_eos(t, tok.eos_token_id) if stop_at_eos else t  # fixed: all `budget` tokens
             kept.append(len(t))
             texts.append(tok.decode(t, skip_special_tokens=True).strip())
         return texts

@@ -64,3 +64,42 @@ def test_benchmark_refuses_unknown_peft_orders(capsys):
     assert exit_info.value.code == 2
     assert "--peft-orders random,sorted: choose from random, group_by_length, same" in capsys.readouterr().err
     assert bench.parse_args(["--peft-orders", "same, random"]).peft_orders == ["same", "random"]
+
+
+DECODER_TINY = ["--llama-config", "tiny", "--gpt2-config", "tiny", "--steps", "2", "--warmup", "1",
+                "--breakdown-steps", "1", "--batch-size", "4", "--seq-len", "24", "--prompt-length", "4",
+                "--train-examples", "32", "--eval-examples", "8", "--eval-batch-size", "4", "--gen-max-new-tokens", "3",
+                "--peft-orders", "random,group_by_length,same"]
+
+
+def test_benchmark_runs_decoder_only_rows_on_tiny_llama_and_gpt2(capsys):
+    """`--backbone decoder`: llama and gpt2, each an SST-2 row and an nq_open row (training ratios against the
+    Trainer's default and its group_by_length), plus greedy decoding speed for both tools."""
+    bench = load_benchmark()
+    assert bench.row_kinds(bench.parse_args([])) == [("t5", "sst2"), ("roberta", "sst2"), ("minilm", "sst2")]
+    results = bench.main(["--backbone", "decoder", *DECODER_TINY])
+    printed = capsys.readouterr().out
+
+    assert [(r["backbone"], r["task"]) for r in results] == [("llama", "sst2"), ("llama", "nq_open"),
+                                                              ("gpt2", "sst2"), ("gpt2", "nq_open")]
+    for res in results:
+        assert res["family"] == "causal_lm"
+        for tool, r in [("ptt", res["ptt"]), *res["peft_orders"].items()]:
+            assert r["samples_per_s"] > 0 and r["tokens_per_s"] > 0 and r["timed_steps"] == 1, (res["backbone"], tool)
+        assert all(q["model_wrapped"] != "DistributedDataParallel" for q in res["peft_orders"].values())
+        same, mine = res["peft_orders"]["same"], res["ptt"]
+        assert same["real_tokens_per_step"] == mine["real_tokens_per_step"]  # the same examples' tokens
+        extra = 4 if res["task"] == "sst2" else 0  # PEFT's input carries the label word (batch 4)
+        assert same["computed_positions_per_step"] == mine["computed_positions_per_step"] + extra
+        assert set(mine["breakdown_ms"]) >= {"forward", "backward", "optimizer step"}
+        assert mine["flop_params"]["encoder"] > 0
+    for res in results[1::2]:
+        mine, theirs = res["ptt"]["generation"], res["peft"]["generation"]
+        assert mine["fixed"]["examples"] == theirs["fixed"]["examples"] == 8
+        assert mine["fixed"]["new_tokens_per_example"] == theirs["fixed"]["new_tokens_per_example"] == 3
+        assert all(0 <= g["eos"]["new_tokens_per_example"] <= 3 for g in (mine, theirs))
+        assert res["generation_ratio"]["fixed"] > 0 and res["generation_ratio"]["eos"] > 0
+    for order in ("random", "group_by_length", "same"):
+        assert printed.count(f"ptt/PEFT training throughput vs PEFT {order}:") == 4
+    assert printed.count("ptt/PEFT generation speed:") == 2
+    assert printed.count("where ptt's step goes") == 4 and printed.count("padding share of computed positions") == 4
