@@ -55,9 +55,10 @@ class Frozen:
 
 
 def resolve_backbone(name: str, family: str | None, *, prompt_length: int, max_length: int, precision: str,
-                     ds_config: str | None, batch: tuple[int, int, int], max_grad_norm: float = 1.0) -> Frozen:
+                     ds_config: str | None, ds_batch: dict[str, Any]) -> Frozen:
     """Everything about the backbone that can be wrong, checked without a process group or any weight:
-    config, family, positions, ds_config and precision, tokenizer. batch: (global, micro, accumulation)."""
+    config, family, positions, ds_config and precision, tokenizer. ds_batch: the values that fill the ds_config's
+    "auto" batch and clipping fields (`TrainConfig.ds_batch`)."""
     quiet_libraries()
     config = load_config(name)
     fam = resolve_family(config, family, name)
@@ -68,8 +69,7 @@ def resolve_backbone(name: str, family: str | None, *, prompt_length: int, max_l
                        f"lower --prompt-length or --max-length so they sum to at most {limit}")
     raw = load_ds_config(ds_config or default_ds_config(dist.device(), dist.world_size()))
     prec = resolve_precision(precision, raw, dist.device())
-    ds = resolve_ds_config(raw, batch_size=batch[0], micro=batch[1], accum=batch[2], max_grad_norm=max_grad_norm,
-                           precision=prec)
+    ds = resolve_ds_config(raw, **ds_batch, precision=prec)
     return Frozen(name, config, fam, load_tokenizer(name), None, prec, ds)
 
 

@@ -12,7 +12,6 @@ Every rank calls every method here; rows are sharded across ranks and every rank
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import torch
 
@@ -23,7 +22,7 @@ from ptt.core.metrics import compute
 from ptt.core.prompt import SoftPrompt
 from ptt.core.textmetrics import compute_generation
 from ptt.core.order import by_length, eval_shard
-from ptt.core.tasks import TaskSpec, get_task
+from ptt.core.tasks import TaskSpec
 from ptt.families.base import LabelSpec
 from ptt.runtime import dist, zero
 from ptt.runtime.artifacts import backbone_id
@@ -178,16 +177,11 @@ def open_scorer(cfg, prompt_length: int) -> Scorer:
     """
     world = dist.world_size()
     frozen = resolve_backbone(cfg.backbone, cfg.family, prompt_length=prompt_length, max_length=cfg.max_length,
-                              precision=cfg.precision, ds_config=cfg.ds_config, batch=(world, 1, 1))
+                              precision=cfg.precision, ds_config=cfg.ds_config,
+                              ds_batch={"batch_size": world, "micro": 1, "accum": 1, "max_grad_norm": 1.0})
     load_weights(frozen, cfg.seed)
     model = PromptModel(frozen.module, frozen.family).to(dist.device())
     return Scorer(frozen, model, forward_runner(model, frozen.ds_config), cfg, cfg.eval_batch_size)
-
-
-def score_task(scorer: Scorer, task: str, prompts: dict[Any, torch.Tensor]) -> dict[Any, dict[str, float]]:
-    """{key: metrics on the task's eval split} for each prompt [L, H] in `prompts`."""
-    spec = get_task(task)
-    return {key: scorer.evaluate(spec, prompt) for key, prompt in prompts.items()}
 
 
 def config_for_artifact(meta: dict, base, **changes):

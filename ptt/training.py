@@ -139,7 +139,8 @@ def plan_trainer(cfg: TrainConfig) -> TrainPlan:
     tokenizer, the --init-from artifact and the data. No process group, no weights, nothing written."""
     task = get_task(cfg.task)
     frozen = resolve_backbone(cfg.backbone, cfg.family, prompt_length=cfg.prompt_length, max_length=cfg.max_length,
-                              precision=cfg.precision, ds_config=cfg.ds_config, **batch_fields(cfg))
+                              precision=cfg.precision, ds_config=cfg.ds_config,
+                              ds_batch=cfg.ds_batch(dist.world_size()))
     source = prompt_from_artifact(cfg.init_from, frozen.hidden, cfg.prompt_length, cfg.backbone) \
         if cfg.init_from and cfg.init_from != "auto" else None
     rows = {split: encode_split(cfg, task, frozen.tokenizer, frozen.family, split, cfg.max_length)
@@ -172,11 +173,6 @@ def build_trainer(cfg: TrainConfig, prompt_module: Callable[[int, torch.dtype], 
     for split, split_rows in plan.rows.items():
         scorer.keep_rows(task, split, split_rows)
     return Trainer(cfg, scorer, engine, opt_name, init_info)
-
-
-def batch_fields(cfg: TrainConfig) -> dict[str, Any]:
-    micro, accum = cfg.batch_plan(dist.world_size())
-    return {"batch": (cfg.batch_size, micro, accum), "max_grad_norm": cfg.max_grad_norm}
 
 
 def prompt_from_artifact(path: str, hidden: int, length: int, backbone: str) -> tuple[torch.Tensor, dict]:
