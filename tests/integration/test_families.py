@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import (AutoModel, AutoModelForMaskedLM, AutoModelForSeq2SeqLM, AutoTokenizer, GPT2Config,
+from transformers import (AutoModel, AutoModelForMaskedLM, AutoModelForSeq2SeqLM, GPT2Config,
                           LlamaConfig)
 
 from ptt.config import ScoreConfig
@@ -42,16 +42,19 @@ def test_decoder_only_configs_are_recognised_with_and_without_architectures(deco
         assert not is_decoder_only(load_config(tiny_models[kind]))
 
 
-def _case(tiny_models, kind: str):
-    """A scorer, a batch of real SST-2 rows of different lengths, a prompt far from any embedding, the labels."""
+def _scored(tiny_models, kind: str):
+    """The family scorer's class scores of a batch of real SST-2 rows of different lengths under a prompt far from
+    any embedding; returns (scores, task, batch, prompt, tokenizer)."""
     scorer = open_scorer(ScoreConfig(backbone=tiny_models[kind], precision="fp32", max_eval_examples=8), L)
-    task = get_task("sst2")
-    rows = scorer.rows(task, "eval")
-    assert len({len(r["input_ids"]) for r in rows}) > 1  # padding is exercised
-    batch = collate(rows, scorer.tokenizer.pad_token_id)
-    hidden = scorer.frozen.hidden
-    prompt = torch.randn(L, hidden, generator=torch.Generator().manual_seed(1)) * 3
-    return scorer, task, batch, prompt
+    try:
+        task = get_task("sst2")
+        rows = scorer.rows(task, "eval")
+        assert len({len(r["input_ids"]) for r in rows}) > 1  # padding is exercised
+        batch = collate(rows, scorer.tokenizer.pad_token_id)
+        prompt = torch.randn(L, scorer.frozen.hidden, generator=torch.Generator().manual_seed(1)) * 3
+        return scorer.scores(batch, scorer.labels(task), prompt), task, batch, prompt, scorer.tokenizer
+    finally:
+        scorer.close()
 
 
 def _prepended(model, batch, prompt):
@@ -63,13 +66,8 @@ def _prepended(model, batch, prompt):
 
 
 def test_seq2seq_scores_equal_the_decoder_first_step_by_hand(tiny_models):
-    scorer, task, batch, prompt = _case(tiny_models, "t5")
-    try:
-        got = scorer.scores(batch, scorer.labels(task), prompt)
-    finally:
-        scorer.close()
+    got, task, batch, prompt, tok = _scored(tiny_models, "t5")
     model = AutoModelForSeq2SeqLM.from_pretrained(tiny_models["t5"]).eval()
-    tok = AutoTokenizer.from_pretrained(tiny_models["t5"])
     x, mask = _prepended(model, batch, prompt)
     start = torch.full((x.shape[0], 1), model.config.decoder_start_token_id)
     with torch.no_grad():
@@ -79,13 +77,8 @@ def test_seq2seq_scores_equal_the_decoder_first_step_by_hand(tiny_models):
 
 
 def test_masked_lm_scores_equal_the_full_mlm_logits_at_the_shifted_mask(tiny_models):
-    scorer, task, batch, prompt = _case(tiny_models, "roberta")
-    try:
-        got = scorer.scores(batch, scorer.labels(task), prompt)
-    finally:
-        scorer.close()
+    got, task, batch, prompt, tok = _scored(tiny_models, "roberta")
     model = AutoModelForMaskedLM.from_pretrained(tiny_models["roberta"]).eval()
-    tok = AutoTokenizer.from_pretrained(tiny_models["roberta"])
     x, mask = _prepended(model, batch, prompt)
     with torch.no_grad():
         logits = model(inputs_embeds=x, attention_mask=mask).logits  # the head at every position
@@ -95,13 +88,8 @@ def test_masked_lm_scores_equal_the_full_mlm_logits_at_the_shifted_mask(tiny_mod
 
 
 def test_encoder_scores_equal_the_cosine_of_pooled_text_positions(tiny_models):
-    scorer, task, batch, prompt = _case(tiny_models, "bert")
-    try:
-        got = scorer.scores(batch, scorer.labels(task), prompt)
-    finally:
-        scorer.close()
+    got, task, batch, prompt, tok = _scored(tiny_models, "bert")
     model = AutoModel.from_pretrained(tiny_models["bert"]).eval()
-    tok = AutoTokenizer.from_pretrained(tiny_models["bert"])
     x, mask = _prepended(model, batch, prompt)
     with torch.no_grad():
         hidden = model(inputs_embeds=x, attention_mask=mask).last_hidden_state[:, L:]  # text positions only

@@ -54,12 +54,17 @@ def _batch(backbone, task="squad"):
     return scorer, collate(rows, scorer.tokenizer.pad_token_id), torch.randn(L, 32, generator=torch.Generator().manual_seed(2))
 
 
-def test_seq2seq_loss_covers_the_target_tokens_only(tiny_models):
-    scorer, batch, prompt = _batch(tiny_models["t5"])
+def _loss(backbone):
+    """The family's teacher-forced loss of a batch of real SQuAD rows: (loss, batch, prompt)."""
+    scorer, batch, prompt = _batch(backbone)
     try:
-        got = scorer.lm_loss(batch, prompt)
+        return scorer.lm_loss(batch, prompt), batch, prompt
     finally:
         scorer.close()
+
+
+def test_seq2seq_loss_covers_the_target_tokens_only(tiny_models):
+    got, batch, prompt = _loss(tiny_models["t5"])
     model = AutoModelForSeq2SeqLM.from_pretrained(tiny_models["t5"]).eval()
     x = torch.cat([prompt.expand(len(batch["input_ids"]), -1, -1), model.get_input_embeddings()(batch["input_ids"])], 1)
     mask = torch.cat([torch.ones(len(x), L, dtype=torch.long), batch["attention_mask"]], 1)
@@ -73,11 +78,7 @@ def test_seq2seq_loss_covers_the_target_tokens_only(tiny_models):
 
 
 def test_causal_loss_covers_the_target_tokens_only(causal):  # noqa: F811
-    scorer, batch, prompt = _batch(causal["llama"])
-    try:
-        got = scorer.lm_loss(batch, prompt)
-    finally:
-        scorer.close()
+    got, batch, prompt = _loss(causal["llama"])
     model = AutoModelForCausalLM.from_pretrained(causal["llama"]).eval()
     losses = []
     with torch.no_grad():

@@ -14,7 +14,7 @@ from ptt.core.generation import (GENERATION_TASKS, GenTaskSpec, get_generation_t
                                  load_generation_split)
 from ptt.core.genformats import DOC_SEPARATOR
 from ptt.core.textmetrics import METRICS
-from ptt.errors import PttError
+from tests.unit.test_tasks_data import raises_ptt
 
 SHARED = Path("/work/shared/data")
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="full data /work/shared/data absent")
@@ -44,18 +44,6 @@ def write(root: Path, rel: str, content) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     return path
-
-
-def raises_ptt(func, *args, needles=(), **kwargs) -> str:
-    """Call func, expect a one-line PttError (exit code 2) whose message contains every needle."""
-    with pytest.raises(PttError) as info:
-        func(*args, **kwargs)
-    message = info.value.format_message()
-    assert info.value.exit_code == 2
-    assert "\n" not in message
-    for needle in needles:
-        assert str(needle) in message, f"{needle!r} not in {message!r}"
-    return message
 
 
 def squad_file(qas, context="Paris is the capital of France.") -> str:
