@@ -16,7 +16,7 @@ import click
 from click.core import ParameterSource
 
 from ptt.config import (CompareConfig, EvalConfig, IndicatorsConfig, PlanConfig, ProjectFitConfig, RankConfig,
-                        TrainConfig, TransferEvalConfig, field_docs)
+                        RecycleConfig, TrainConfig, TransferEvalConfig, field_docs)
 
 DATA = ("data_dir", "data_source", "max_train_examples", "max_eval_examples")
 RUNTIME = ("eval_batch_size", "max_new_tokens", "precision", "ds_config", "seed")
@@ -162,16 +162,19 @@ def transfer_eval(local_rank, **kwargs):
 
 
 @transfer.command("compare", cls=PttCommand)
-@options(CompareConfig, ("task", "source", "backbone", "seeds", "output_dir", "target_improvement", "target_of_best",
-                         "target_metric", *DATA, *RUNTIME, "init", *STEPS, "warmup_steps"),
-         required=("task", "source", "output_dir"))
+@options(CompareConfig, ("task", "arms", "source", "baseline_arm", "backbone", "seeds", "output_dir",
+                         "target_improvement", "target_of_best", "target_metric", "rank_by", "prompt_length", *DATA,
+                         *RUNTIME, "init", *STEPS, "warmup_steps"),
+         required=("task", "output_dir"))
 def transfer_compare(local_rank, **kwargs):
-    """Random vs transferred initialization on --task: curves, steps to target, speedup."""
+    """Initializations (arms) side by side on --task, same seeds and data order: curves, AUC, paired differences."""
     from ptt.commands import compare as command
 
     cfg = CompareConfig(**kwargs)
     report = command.run(cfg)
-    echo_main({"output_dir": cfg.output_dir, "speedup": report["speedup"], "step0_gap": report["step0_gap"]})
+    echo_main({"output_dir": cfg.output_dir, "baseline": report["baseline"],
+               "paired_auc": {s: {k: p[k] for k in ("mean", "ci95", "wins", "n")}
+                              for s, p in ((s, v["auc"]) for s, v in report["paired"].items())}})
 
 
 @transfer.group("project")
@@ -203,8 +206,18 @@ def project_apply(projector_dir, prompt, output_dir):
     click.echo(json.dumps(command.apply(projector_dir, prompt, output_dir)))
 
 
+@transfer.command("recycle", cls=PttCommand)
+@options(RecycleConfig, ("prompt", "target_backbone", "method", "output_dir", "max_tokens", "overwrite"),
+         required=("prompt", "target_backbone", "output_dir"))
+def transfer_recycle(local_rank, **kwargs):
+    """Recycle a prompt into another backbone from the two vocabularies' embeddings (no data, no training)."""
+    from ptt.commands import recycle as command
+
+    click.echo(json.dumps(command.run(RecycleConfig(**kwargs))))
+
+
 @transfer.command("rank", cls=PttCommand)
-@options(RankConfig, ("task", "backbone", "library", "sample", "max_length", *DATA, *RUNTIME),
+@options(RankConfig, ("task", "backbone", "library", "sample", "rank_by", "max_length", *DATA, *RUNTIME),
          required=("task", "library"))
 def transfer_rank(local_rank, **kwargs):
     """Rank a prompt library's sources for --task (zero-shot on a sample of its training set)."""

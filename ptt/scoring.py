@@ -18,7 +18,7 @@ import torch
 from ptt.config import ScoreConfig
 from ptt.backbone import Frozen, PromptModel, initial_prompt, load_weights, resolve_backbone
 from ptt.core.encode import collate, encode_split
-from ptt.core.metrics import compute
+from ptt.core.metrics import classification_report
 from ptt.core.prompt import SoftPrompt
 from ptt.core.textmetrics import compute_generation
 from ptt.core.order import by_length, eval_shard
@@ -88,18 +88,23 @@ class Scorer:
                            labels=labels, prompt=prompt, use_prompt=use_prompt, **extras)
 
     @torch.no_grad()
-    def predict(self, rows: list[dict], labels: LabelSpec, prompt: torch.Tensor | None = None,
-                use_prompt: bool = True) -> list[int]:
-        """Predicted label index of every row (all ranks take part and all get the full list)."""
-        # longest first: batches of similar widths pad less; predictions are mapped back to rows by index
+    def classify(self, rows: list[dict], labels: LabelSpec, prompt: torch.Tensor | None = None,
+                 use_prompt: bool = True) -> list[list[float]]:
+        """Class scores (the logits training's cross-entropy reads) of every row; all ranks get the full list."""
+        # longest first: batches of similar widths pad less; scores are mapped back to rows by index
         shard = by_length(eval_shard(len(rows), dist.rank(), dist.world_size()), [len(r["input_ids"]) for r in rows])
         pairs = []
         for start in range(0, len(shard), self.eval_batch_size):
             idx = shard[start: start + self.eval_batch_size]
             batch = collate([rows[i] for i in idx], self.tokenizer.pad_token_id)
-            pairs.extend(zip(idx, self.scores(batch, labels, prompt, use_prompt).argmax(-1).tolist()))
+            pairs.extend(zip(idx, self.scores(batch, labels, prompt, use_prompt).float().tolist()))
         merged = dict(p for part in dist.all_gather_objects(pairs) for p in part)  # repeats from padding collapse
         return [merged[i] for i in range(len(rows))]
+
+    def predict(self, rows: list[dict], labels: LabelSpec, prompt: torch.Tensor | None = None,
+                use_prompt: bool = True) -> list[int]:
+        """Predicted label index of every row (the first of tied scores, as torch.argmax)."""
+        return [max(range(len(s)), key=s.__getitem__) for s in self.classify(rows, labels, prompt, use_prompt)]
 
     def lm_loss(self, batch: dict[str, torch.Tensor], prompt: torch.Tensor | None = None) -> torch.Tensor:
         """Mean teacher-forced loss over the batch's target tokens (generation tasks), through the runner."""
@@ -151,7 +156,7 @@ class Scorer:
             texts = self.generate(rows, task, prompt, use_prompt)
             return compute_generation(task.metrics, texts, [r["references"] for r in rows])
         preds = self.predict(rows, self.labels(task), prompt, use_prompt)
-        return compute(task.metrics, preds, [r["label"] for r in rows])
+        return classification_report(task.metrics, preds, [r["label"] for r in rows])
 
     def initial_prompt(self, init: str, length: int, seed: int, task: TaskSpec) -> tuple[torch.Tensor, dict]:
         """The untrained prompt `ptt train --init INIT --seed SEED` starts from (see `ptt.backbone`)."""

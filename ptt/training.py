@@ -17,6 +17,7 @@ from torch import nn
 
 from ptt.backbone import Frozen, PromptModel, initial_prompt, load_weights, resolve_backbone
 from ptt.config import TrainConfig
+from ptt.config.train import library_start
 from ptt.core.encode import collate, encode_split
 from ptt.core.order import global_batch, rank_micro_batches
 from ptt.core.prompt import SoftPrompt
@@ -56,6 +57,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, scorer: Scorer, engine, optimizer_name: str, init_info: dict[str, Any]):
         self.cfg, self.scorer, self.engine = cfg, scorer, engine
         self.optimizer_name, self.init_info = optimizer_name, init_info
+        self.last_batch: list[int] = []
         self._views: dict[str, TaskView] = {}
 
     @property
@@ -82,6 +84,7 @@ class Trainer:
         micro, accum = cfg.batch_plan(dist.world_size())
         lengths = view.lengths if cfg.batch_order == "grouped" else None
         indices = global_batch(len(view.train_rows), cfg.seed, step, cfg.batch_size, lengths)
+        self.last_batch = [int(i) for i in indices]  # the global batch's row indices (runs record their order)
         total, tokens = 0.0, 0
         for part in rank_micro_batches(indices, dist.rank(), dist.world_size(), micro):
             maybe_fail("raise", step + 1)
@@ -142,7 +145,7 @@ def plan_trainer(cfg: TrainConfig) -> TrainPlan:
                               precision=cfg.precision, ds_config=cfg.ds_config,
                               ds_batch=cfg.ds_batch(dist.world_size()))
     source = prompt_from_artifact(cfg.init_from, frozen.hidden, cfg.prompt_length, cfg.backbone) \
-        if cfg.init_from and cfg.init_from != "auto" else None
+        if cfg.init_from and not library_start(cfg.init_from) else None
     rows = {split: encode_split(cfg, task, frozen.tokenizer, frozen.family, split, cfg.max_length)
             for split in ("train", "eval")}
     return TrainPlan(cfg, task, frozen, source, rows)
@@ -184,6 +187,9 @@ def prompt_from_artifact(path: str, hidden: int, length: int, backbone: str) -> 
                        f"pass --prompt-length {tensor.shape[0]}")
     info = {"init": "from", "source": str(path), "source_task": meta.get("task"),
             "source_backbone": meta.get("backbone"), "source_sha256": meta.get("sha256")}
+    made = meta.get("init") if isinstance(meta.get("init"), dict) else {}
+    if made.get("init") in ("average", "recycle"):  # a start made from other prompts keeps their record
+        info["made_from"] = made
     return tensor, info
 
 

@@ -1,41 +1,151 @@
-"""`ptt transfer compare`: train a target prompt from random and from a source prompt, seed by seed, under
-identical data order, hyperparameters and evaluation points; report convergence speed."""
+"""`ptt transfer compare`: any number of initializations (arms) trained side by side on the same seeds, data order,
+hyperparameters and evaluation points, on one target task; report.json/.md, curves.png, tb/<arm>-seed<N>/."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ptt.commands import train as train_command
 from ptt.config import CompareConfig, TrainConfig
-from ptt.families.loading import hidden_size, load_config, require_hidden
+from ptt.config.arms import Arm, baseline_arm, run_names
+from ptt.errors import PttError
+from ptt.families.loading import hidden_size, load_config, local_path, require_hidden
 from ptt.runtime import dist
-from ptt.runtime.artifacts import backbone_id, load_prompt
-from ptt.transfer.comparison import ARMS, Target, build_report, metric_name, read_curve, write_report
+from ptt.runtime.artifacts import atomic_write_json, backbone_id, find_artifacts, load_prompt, save_prompt
+from ptt.transfer.comparison import Target, build_report, metric_name, write_report
+from ptt.transfer.curves import mean_std
+from ptt.transfer.recycle import recycle_artifact
+from ptt.transfer.selection import average_top, rank_library
+
+STARTS = "starts"  # prompts the report's arms start from (averaged, recycled), written once, used by every seed
 
 
 def run(cfg: CompareConfig) -> dict[str, Any]:
-    """Train both arms for seeds cfg.seed .. cfg.seed + cfg.seeds - 1; write report.json/.md, curves.png, tb/."""
-    tensor, meta = load_prompt(cfg.source, flag="--source")
-    backbone = cfg.backbone or backbone_id(meta)
-    require_hidden(tensor, meta, cfg.source, backbone, hidden_size(load_config(backbone)), "--source")
-    base = cfg.train_config(backbone=backbone, prompt_length=tensor.shape[0])
-    out = Path(cfg.output_dir)
-    curves: dict[str, list[list[tuple[int, float]]]] = {arm: [] for arm in ARMS}
+    """Train every arm for seeds cfg.seed .. cfg.seed + cfg.seeds - 1; write the report."""
+    arms = cfg.arm_list()
+    baseline = baseline_arm(arms, cfg.baseline_arm)
+    backbone = cfg.backbone or inferred_backbone(arms)
+    hidden = hidden_size(load_config(backbone))
+    base = cfg.train_config(backbone=backbone, prompt_length=inferred_length(arms, cfg.prompt_length))
+    for arm in arms:  # every prompt an arm names is checked before anything trains
+        if arm.kind == "from":
+            check_prompt(arm, base, hidden)
+    out, names = Path(cfg.output_dir), run_names(arms)
+    dist.init()
+    starts = {arm.spec: prepare_start(arm, base, out, names[arm.spec]) for arm in arms}
+    metric = metric_name(base.task)
+    curves: dict[str, list] = {a.spec: [] for a in arms}
+    macro: dict[str, list] = {a.spec: [] for a in arms}
+    orders: list[dict[str, str]] = []
     for i in range(cfg.seeds):
-        for arm in ARMS:
-            arm_cfg = arm_config(base, arm, base.seed + i, cfg.source, out)
-            train_command.run(arm_cfg)
-            curves[arm].append(read_curve(Path(arm_cfg.output_dir) / "metrics.jsonl", metric_name(base.task)))
-    report = build_report(curves, base, cfg.source, meta, Target(*cfg.target_rule()))
+        orders.append({})
+        for arm in arms:
+            run_cfg = arm_config(base, starts[arm.spec], base.seed + i, f"{names[arm.spec]}-seed{base.seed + i}", out)
+            summary = train_command.run(run_cfg)
+            rows = read_rows(Path(run_cfg.output_dir) / "metrics.jsonl")
+            curves[arm.spec].append([(r["step"], r[metric]) for r in rows])
+            if "macro_f1" in rows[0]:
+                macro[arm.spec].append([r["macro_f1"] for r in rows])
+            orders[-1][arm.spec] = summary.get("data_order_sha256") if dist.is_main() else None
+    extras = {"data_order": orders, "data_order_shared": all(len(set(o.values())) == 1 for o in orders)
+              if dist.is_main() else None, "source": legacy_source(arms, starts)}
+    if all(macro.values()):
+        extras["macro_f1"] = {s: {"step0": mean_std([c[0] for c in v]), "best": mean_std([max(c) for c in v])}
+                              for s, v in macro.items()}
+    first = out / "runs" / f"{names[baseline.spec]}-seed{base.seed}" / "baseline.json"
+    extras["majority_class"] = json.loads(first.read_text()).get("majority_class") if first.is_file() else None
+    info = [{"spec": a.spec, "name": names[a.spec], "kind": a.kind, "start": starts[a.spec]["start"]} for a in arms]
+    report = build_report(curves, base, info, baseline.spec, Target(*cfg.target_rule()), extras)
     if dist.is_main():
         write_report(report, out)
     return report
 
 
-def arm_config(base: TrainConfig, arm: str, seed: int, source: str, out: Path) -> TrainConfig:
-    """Same everything for both arms; only the starting prompt differs."""
-    name = f"{arm}-seed{seed}"
-    return replace(base, seed=seed, init_from=source if arm == "transfer" else None,
+def inferred_backbone(arms: list[Arm]) -> str:
+    """The backbone of the first from: prompt, else of the first library's first prompt."""
+    for arm in arms:
+        if arm.kind == "from":
+            return backbone_id(load_prompt(arm.path, flag="--arms")[1])
+    for arm in arms:
+        if arm.kind in ("auto", "avg"):
+            found = find_artifacts(Path(arm.path)) if Path(arm.path).is_dir() else []
+            if found:
+                return backbone_id(load_prompt(found[0], flag="--arms")[1])
+    raise PttError("--backbone: no from:/auto:/avg: arm names a prompt of the target backbone; pass --backbone")
+
+
+def inferred_length(arms: list[Arm], default: int) -> int:
+    """The length of the first prompt an arm names (from:, recycle:, else a library's first), else --prompt-length."""
+    for arm in arms:
+        if arm.kind in ("from", "recycle"):
+            return load_prompt(arm.path, flag="--arms")[0].shape[0]
+    for arm in arms:
+        if arm.kind in ("auto", "avg") and Path(arm.path).is_dir():
+            found = find_artifacts(Path(arm.path))
+            if found:
+                return load_prompt(found[0], flag="--arms")[0].shape[0]
+    return default
+
+
+def check_prompt(arm: Arm, base: TrainConfig, hidden: int) -> None:
+    tensor, meta = load_prompt(arm.path, flag="--arms")
+    require_hidden(tensor, meta, arm.path, base.backbone, hidden, f"--arms {arm.spec}")
+    if tensor.shape[0] != base.prompt_length:
+        raise PttError(f"--arms {arm.spec}: prompt length {tensor.shape[0]}, but the comparison trains prompts of "
+                       f"length {base.prompt_length}; compare prompts of one length")
+
+
+def prepare_start(arm: Arm, base: TrainConfig, out: Path, name: str) -> dict[str, Any]:
+    """{"init", "init_from", "start"} of an arm: the --init / --init-from its runs get, and what the start was made
+    of. Library arms are ranked once (the base seed's training sample), so every seed starts from the same prompt."""
+    if arm.init is not None:
+        return {"init": arm.init, "init_from": None, "start": None}
+    if arm.kind == "from":
+        return {"init": base.init, "init_from": arm.path, "start": None}
+    target = out / STARTS / name
+    if arm.kind in ("auto", "avg"):
+        selection = rank_library(arm.path, base, length=base.prompt_length, strict=arm.kind == "avg")
+        if dist.is_main():
+            atomic_write_json(out / STARTS / f"{name}.selection.json", selection)
+        if arm.kind == "auto":
+            return {"init": base.init, "init_from": selection["choice"],
+                    "start": {"rank_by": selection["rank_by"], "choice": selection["choice"]}}
+        tensor, info = average_top(selection, arm.k, flag=f"--arms {arm.spec}")
+    else:  # recycle
+        tensor, info = recycle_artifact(arm.path, base.backbone, flag=f"--arms {arm.spec}")
+        if tensor.shape[0] != base.prompt_length:
+            raise PttError(f"--arms {arm.spec}: prompt length {tensor.shape[0]}, but the comparison trains prompts of "
+                           f"length {base.prompt_length}; compare prompts of one length")
+    if dist.is_main():
+        save_prompt(target, tensor, start_meta(base, info))
+    dist.barrier()
+    return {"init": base.init, "init_from": str(target), "start": info}
+
+
+def start_meta(base: TrainConfig, info: dict[str, Any]) -> dict[str, Any]:
+    return {"backbone": base.backbone, "backbone_path": local_path(base.backbone), "task": None, "step": 0,
+            "metrics": {}, "init": info, "max_length": base.max_length, "format": "ptt-prompt-v1"}
+
+
+def arm_config(base: TrainConfig, start: dict[str, Any], seed: int, name: str, out: Path) -> TrainConfig:
+    """Same everything for every arm; only the starting prompt differs."""
+    return replace(base, seed=seed, init=start["init"], init_from=start["init_from"], library=None,
                    output_dir=str(out / "runs" / name), tb_dir=str(out / "tb" / name), resume=False, overwrite=True)
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """A run's metrics.jsonl rows (every rank reads rank 0's file after a barrier)."""
+    dist.barrier()
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def legacy_source(arms: list[Arm], starts) -> dict[str, Any] | None:
+    """The one from: arm's prompt (task, hash), as `--source` reports always named it."""
+    froms = [a for a in arms if a.kind == "from"]
+    if len(froms) != 1:
+        return None
+    meta = load_prompt(froms[0].path, flag="--arms")[1]
+    return {"path": froms[0].path, "task": meta.get("task"), "sha256": meta.get("sha256")}

@@ -7,6 +7,7 @@ and its resume state (checkpoints/), and is locked while the run is alive.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -17,17 +18,19 @@ from typing import Any
 from tqdm import tqdm
 
 from ptt.config import TrainConfig
+from ptt.config.train import library_start
+from ptt.core.metrics import majority_class
 from ptt.errors import PttError
 from ptt.families.loading import local_path
 from ptt.runtime import dist
-from ptt.runtime.artifacts import atomic_write_json, save_prompt
+from ptt.runtime.artifacts import atomic_write_json, save_prompt, tensor_sha256
 from ptt.runtime.faults import maybe_fail
 from ptt.runtime.lock import RunLock
 from ptt.runtime.resume import load_state, newest_step, resume_changes, save_state
 from ptt.runtime.rundir import append_metrics, check_run_dir, clear_run_dir, truncate_metrics, versions
 from ptt.runtime.tb import TBWriter
-from ptt.training import Trainer, build_trainer, plan_trainer
-from ptt.transfer.selection import rank_library
+from ptt.training import Trainer, build_trainer, plan_trainer, prompt_from_artifact
+from ptt.transfer.selection import average_top, rank_library
 
 
 def run(cfg: TrainConfig) -> dict[str, Any]:
@@ -48,17 +51,20 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     dist.init()
     lock = take_lock(run_dir)
     try:
-        selection = None
-        if cfg.init_from == "auto":
-            selection = rank_library(cfg.library, cfg)
-            cfg = replace(cfg, init_from=selection["choice"])
+        cfg, plan, selection = library_start_plan(cfg, plan, run_dir)
         trainer = build_trainer(cfg, plan=plan)
         try:
             if dist.is_main() and cfg.overwrite:
                 clear_run_dir(run_dir)
             if selection is not None and dist.is_main():
                 atomic_write_json(run_dir / "selection.json", selection)
-                tqdm.write(f"--init-from auto: {selection['choice']} ({selection['criterion']})")
+                if "average" in selection:  # the start itself, so that the folder alone reproduces the run
+                    save_prompt(run_dir / AVERAGE_DIR, plan.source[0], {
+                        "backbone": cfg.backbone, "backbone_path": local_path(cfg.backbone),
+                        "family": plan.frozen.family.name, "task": None, "step": 0, "init": selection["average"],
+                        "max_length": cfg.max_length, "model_type": plan.frozen.config.model_type,
+                        "format": "ptt-prompt-v1"})
+                tqdm.write(f"--init-from {selection['start']}: {selection['choice']} ({selection['criterion']})")
             state = resume(trainer, run_dir) if cfg.resume else fresh_state()
             write_run_files(trainer, run_dir, state, changes)
             return loop(trainer, run_dir, state)
@@ -66,6 +72,31 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
             trainer.close()
     finally:
         lock.release()
+
+
+AVERAGE_DIR = "init"
+
+
+def library_start_plan(cfg: TrainConfig, plan, run_dir: Path):
+    """--init-from auto / avg:K: rank the library (every rank), then start from the top prompt or the mean of the
+    top K. Returns (cfg with init_from set to a path the run folder can reproduce, plan with its source, selection)."""
+    start = library_start(cfg.init_from)
+    if start is None:
+        return cfg, plan, None
+    kind, k = start
+    selection = rank_library(cfg.library, cfg, length=cfg.prompt_length, strict=kind == "avg")
+    selection["start"] = cfg.init_from
+    if kind == "auto":
+        cfg = replace(cfg, init_from=selection["choice"])
+        source = prompt_from_artifact(cfg.init_from, plan.frozen.hidden, cfg.prompt_length, cfg.backbone)
+        return cfg, replace(plan, cfg=cfg, source=source), selection
+    tensor, made = average_top(selection, k)
+    selection["choice"] = str(run_dir / AVERAGE_DIR)
+    selection["average"] = made
+    cfg = replace(cfg, init_from=selection["choice"])
+    info = {"init": "from", "source": selection["choice"], "source_task": None, "source_backbone": cfg.backbone,
+            "source_sha256": tensor_sha256(tensor.float().contiguous()), "made_from": made}
+    return cfg, replace(plan, cfg=cfg, source=(tensor, info)), selection
 
 
 def resume_config(given: dict[str, Any]) -> TrainConfig:
@@ -82,7 +113,7 @@ def resume_config(given: dict[str, Any]) -> TrainConfig:
 def resumed_config(cfg: TrainConfig, run_dir: Path) -> tuple[TrainConfig, dict]:
     """The config a resumed run continues with, and the allowed changes to record (refused ones raise)."""
     saved = TrainConfig.from_run_dir(run_dir)
-    if cfg.init_from == "auto" and cfg.library == saved.library:  # the source was chosen when the run started
+    if library_start(cfg.init_from) and cfg.library == saved.library:  # the source was chosen when the run started
         cfg = replace(cfg, init_from=saved.init_from)
     new = {**cfg.to_dict(), "output_dir": saved.output_dir}
     return cfg, resume_changes(saved.to_dict(), new, newest_step(run_dir))
@@ -150,6 +181,7 @@ def loop(trainer: Trainer, run_dir: Path, state: dict[str, Any]) -> dict[str, An
         window = {"t": time.perf_counter(), "samples": 0, "tokens": 0}
         while state["step"] < cfg.max_steps:
             loss, tokens = trainer.step(state["step"])
+            state["data_order"] = chain_order(state.get("data_order", ""), trainer.last_batch)
             state["step"] += 1
             if math.isnan(loss):
                 state["skipped"] = state.get("skipped", 0) + 1
@@ -164,6 +196,12 @@ def loop(trainer: Trainer, run_dir: Path, state: dict[str, Any]) -> dict[str, An
     finally:
         tb.close()
     return finish(trainer, run_dir, state)
+
+
+def chain_order(previous: str, batch: list[int]) -> str:
+    """A running sha256 over every step's global batch indices: two runs with equal values saw the same data in
+    the same order (kept in the resume state, so a resumed run continues the chain)."""
+    return hashlib.sha256(f"{previous}:{batch}".encode()).hexdigest()
 
 
 def after_step(trainer: Trainer, run_dir, tb, state, loss, window) -> None:
@@ -183,10 +221,15 @@ def after_step(trainer: Trainer, run_dir, tb, state, loss, window) -> None:
 
 def record_baseline(trainer: Trainer, run_dir, tb) -> None:
     """The same backbone and scorer with no prompt at all: the floor a prompt must beat."""
-    metrics = trainer.evaluate(use_prompt=False)
+    metrics, view = trainer.evaluate(use_prompt=False), trainer.view()
     tb.scalars(0, {f"baseline/no_prompt_{k}": v for k, v in metrics.items()})
+    floors: dict[str, Any] = {"no_prompt": metrics}
+    if view.task.kind == "classification":  # what answering the commonest eval label scores: the prior's level
+        label, share = majority_class([r["label"] for r in view.eval_rows])
+        floors["majority_class"] = {"label": view.task.label_names[label] if label is not None else None,
+                                    "accuracy": share}
     if dist.is_main():
-        atomic_write_json(run_dir / "baseline.json", {"no_prompt": metrics})
+        atomic_write_json(run_dir / "baseline.json", floors)
         tqdm.write(f"no-prompt baseline: {json.dumps(metrics)}")
 
 
@@ -217,6 +260,7 @@ def artifact_meta(trainer: Trainer, step: int, metrics: dict[str, float]) -> dic
 def finish(trainer: Trainer, run_dir: Path, state: dict[str, Any]) -> dict[str, Any]:
     key = trainer.view().task.primary
     summary = {"run_dir": str(run_dir), "steps": state["step"], "skipped_steps": state.get("skipped", 0),
+               "data_order_sha256": state.get("data_order"),
                "best_step": state["best_step"], f"best_{key}": state["best"]}
     baseline = run_dir / "baseline.json"
     if dist.is_main():

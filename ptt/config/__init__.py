@@ -7,9 +7,9 @@ fitting and planning. No torch at import: the CLI builds these before anything h
 
 from ptt.config.fields import field_docs
 from ptt.config.jobs import (CompareConfig, EvalConfig, IndicatorsConfig, OBJECTIVE_DEFAULTS, PlanConfig,
-                             ProjectFitConfig, RankConfig, TransferEvalConfig)
+                             ProjectFitConfig, RankConfig, RecycleConfig, TransferEvalConfig)
 from ptt.config.train import BATCH_ORDERS, INITS, PRECISIONS, DataConfig, ScoreConfig, TrainConfig
 
 __all__ = ["BATCH_ORDERS", "INITS", "PRECISIONS", "CompareConfig", "DataConfig", "EvalConfig", "IndicatorsConfig",
-           "OBJECTIVE_DEFAULTS", "PlanConfig", "ProjectFitConfig", "RankConfig", "ScoreConfig", "TrainConfig",
+           "OBJECTIVE_DEFAULTS", "PlanConfig", "ProjectFitConfig", "RankConfig", "RecycleConfig", "ScoreConfig", "TrainConfig",
            "TransferEvalConfig", "field_docs"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ptt.config.arms import Arm, parse_arms
 from ptt.config.fields import choice, comma_list, positive, required
-from ptt.config.train import INITS, ScoreConfig, TrainConfig
+from ptt.config.train import INITS, RANK_CRITERIA, ScoreConfig, TrainConfig
 from ptt.errors import PttError
 
 
@@ -60,11 +61,15 @@ class RankConfig(ScoreConfig):
     """Folder of prompt artifacts to rank."""
     sample: int = 256
     """Training examples scored per candidate."""
+    rank_by: str = "balanced_accuracy"
+    """Ranking criterion of a classification target: balanced_accuracy | gold_log_prob | macro_f1 | accuracy
+    (accuracy rewards a prompt that only learned the commonest label); generation targets: their primary metric."""
 
     def __post_init__(self):
         ScoreConfig.__post_init__(self)
         required(self, "task", "library")
         positive(self, "sample")
+        choice("rank_by", self.rank_by, RANK_CRITERIA)
 
 
 @dataclass(frozen=True)
@@ -88,14 +93,18 @@ TARGET_RULES = ("improvement", "of_best", "absolute")
 
 @dataclass(frozen=True)
 class CompareConfig(TrainConfig):
-    """`ptt transfer compare`: random vs transferred initialization, seed by seed, on one target task."""
+    """`ptt transfer compare`: initializations (arms) trained side by side, seed by seed, on one target task."""
 
     task: str = ""
     """Target task (required: the comparison trains on it)."""
-    source: str = ""
-    """Source prompt artifact (trained on another task)."""
+    arms: str | None = None
+    """Comma-separated starts to compare: random, vocab, labels, from:PATH, auto:LIB, avg:LIB[:K], recycle:PATH."""
+    source: str | None = None
+    """Source prompt artifact: the same as --arms random,from:SOURCE."""
+    baseline_arm: str | None = None
+    """Arm the others are paired against (default: random when listed, else the first arm)."""
     backbone: str | None = None
-    """Target backbone (default: the source prompt's backbone)."""
+    """Target backbone (default: that of the first from:/auto:/avg: arm's prompts)."""
     seeds: int = 3
     """Seeds per arm (seed, seed+1, ...)."""
     output_dir: str | None = None
@@ -108,17 +117,50 @@ class CompareConfig(TrainConfig):
     """Target = this absolute metric value."""
 
     def __post_init__(self):
-        required(self, "task", "source", "output_dir")
+        required(self, "task", "output_dir")
+        if bool(self.arms) == bool(self.source):
+            raise PttError("--arms/--source: give one (--source P is --arms random,from:P)")
         positive(self, "seeds")
         TrainConfig.__post_init__(self)
+        self.arm_list()  # a malformed --arms fails here, before anything loads
         if sum(v is not None for v in (self.target_improvement, self.target_of_best, self.target_metric)) > 1:
             raise PttError("--target-improvement/--target-of-best/--target-metric: give at most one")
+
+    def arm_list(self) -> list[Arm]:
+        return parse_arms(self.arms or f"random,from:{self.source}")
 
     def target_rule(self) -> tuple[str, float]:
         for kind, value in zip(TARGET_RULES, (self.target_improvement, self.target_of_best, self.target_metric)):
             if value is not None:
                 return kind, value
         return "improvement", 0.9
+
+
+RECYCLE_METHODS = ("v2v-lin", "lin-comb")  # see ptt.transfer.recycle
+
+
+@dataclass(frozen=True)
+class RecycleConfig:
+    """`ptt transfer recycle`: a prompt moved to another backbone with no task data and no training on it."""
+
+    prompt: str = ""
+    """Prompt artifact of the source backbone."""
+    target_backbone: str = ""
+    """Backbone to recycle the prompt into (HF name or local folder)."""
+    method: str = "v2v-lin"
+    """v2v-lin (a least-squares linear map between the shared tokens' embeddings) or lin-comb (each prompt vector as
+    a combination of shared source embeddings, rebuilt from the target's)."""
+    output_dir: str = ""
+    """Where the recycled prompt artifact goes."""
+    max_tokens: int = 20000
+    """Shared tokens the map is fitted on (the most frequent first)."""
+    overwrite: bool = False
+    """Replace an artifact already in --output-dir."""
+
+    def __post_init__(self):
+        required(self, "prompt", "target_backbone", "output_dir")
+        choice("method", self.method, RECYCLE_METHODS)
+        positive(self, "max_tokens")
 
 
 OBJECTIVES = ("distance", "task")

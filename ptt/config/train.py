@@ -17,9 +17,27 @@ from ptt.core.tasks import get_task
 from ptt.errors import PttError
 
 PRECISIONS = ("auto", "fp32", "bf16")
+RANK_CRITERIA = ("balanced_accuracy", "gold_log_prob", "macro_f1", "accuracy")  # see ptt.transfer.selection
 INITS = ("uniform", "vocab", "labels")
 BATCH_ORDERS = ("grouped", "random")  # see ptt.core.order
 DATA_SOURCES = ("local", "hub")
+
+
+def library_start(init_from: str | None) -> tuple[str, int] | None:
+    """("auto", 1) or ("avg", K) for a start chosen from --library; None for a path or no --init-from.
+
+    `avg:K` with K not a positive integer is refused (a path that merely starts with "avg" is read as a path).
+    """
+    if init_from == "auto":
+        return "auto", 1
+    if init_from == "avg":
+        return "avg", 3
+    if init_from and init_from.startswith("avg:"):
+        k = init_from[4:]
+        if not k.isdigit() or int(k) < 1:
+            raise PttError(f"--init-from {init_from}: K must be a positive integer (e.g. avg:3)")
+        return "avg", int(k)
+    return None
 
 
 @dataclass(frozen=True)
@@ -96,9 +114,14 @@ class TrainConfig(ScoreConfig):
     """Prompt initialization: uniform (U(-0.5, 0.5)) | vocab (embeddings of frequent tokens) | labels (label
     words first)."""
     init_from: str | None = None
-    """Start from a saved prompt artifact (transferred initialization), or `auto` (needs --library)."""
+    """Start from a saved prompt artifact (transferred initialization); `auto`: the library's top-ranked prompt;
+    `avg` or `avg:K`: the mean of its top K (default 3). auto and avg need --library."""
     library: str | None = None
-    """With --init-from auto: folder of prompt artifacts; the best-ranked source is used."""
+    """With --init-from auto/avg: folder of prompt artifacts, ranked for --task (selection.json in the run)."""
+    rank_by: str = "balanced_accuracy"
+    """How library prompts are ranked for a classification target (zero-shot on a training sample):
+    balanced_accuracy | gold_log_prob | macro_f1 | accuracy (accuracy rewards a prompt that only learned the
+    commonest label). Generation targets rank by their primary metric."""
     max_steps: int = 150
     """Optimizer steps."""
     eval_every: int = 50
@@ -150,8 +173,10 @@ class TrainConfig(ScoreConfig):
             raise PttError(f"--warmup-steps {self.warmup_steps}: must be >= 0")
         if self.eval_every > self.max_steps:
             raise PttError(f"--eval-every {self.eval_every}: larger than --max-steps {self.max_steps}; lower it")
-        if self.init_from == "auto" and not self.library:
-            raise PttError("--init-from auto: needs --library DIR (a folder of prompt artifacts to choose from)")
+        if library_start(self.init_from) and not self.library:
+            raise PttError(f"--init-from {self.init_from}: needs --library DIR (a folder of prompt artifacts to choose "
+                           "from)")
+        choice("rank_by", self.rank_by, RANK_CRITERIA)
         if self.resume and self.overwrite:
             raise PttError("--resume and --overwrite: pick one (continue the run, or start it again)")
 

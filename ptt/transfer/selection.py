@@ -1,78 +1,140 @@
-"""Automatic source selection: rank a prompt library for a target task before paying for any run.
+"""Source selection: rank a prompt library for a target task before paying for any run, and the averaged start.
 
-Criterion (cheap, stated): every same-backbone, same-length candidate is scored zero-shot on a fixed
-sample of the target task's *training* set (never its eval set) with the target's own label words;
-candidates are ranked by the task's primary metric, ties broken by path. Prompts of the target task
-itself are left out: the point is to pick a source to transfer from.
+Each same-backbone, same-length candidate is scored zero-shot on a fixed sample of the target task's *training*
+set (never its eval set) with the target's own label words. Classification targets are ranked by a criterion a
+label prior cannot win (default: balanced accuracy; a prompt that answers one label to everything scores
+exactly 1/C on it, whatever the label distribution), and every criterion is recorded beside it (accuracy,
+macro-F1, the mean log-probability of the gold label, the share of the commonest answer). Generation targets are
+ranked by their primary metric (no label prior). Ties are broken by path. Prompts of the target task itself are
+left out: the point is to pick a source to transfer from.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
+from ptt.config.train import RANK_CRITERIA
+from ptt.core.metrics import classification_report, gold_log_prob, majority_class
 from ptt.core.tasks import get_task
 from ptt.errors import PttError
 from ptt.families.loading import local_path
 from ptt.runtime.artifacts import backbone_id, load_prompt
 from ptt.scoring import open_scorer
 from ptt.transfer.library import list_library
+from ptt.transfer.paired import average_prompts
 
 DEFAULT_SAMPLE = 256
+DEFAULT_AVERAGE_K = 3
 
 
-def candidates(library: str, task: str, target_id: str) -> tuple[list[dict], list[dict]]:
-    """(usable candidates, skipped ones with the reason) from the library folder."""
+def candidates(library: str, task: str, target_id: str, length: int | None = None, strict: bool = False,
+               flag: str = "--library") -> tuple[list[dict], list[dict]]:
+    """(usable candidates, skipped ones with the reason) from the library folder.
+
+    length: the prompt length a candidate must have (None: the first candidate's). strict: a prompt of another
+    backbone or length is an error instead of a skip (for starts that combine several prompts).
+    """
     usable, skipped = [], []
     for row in list_library(library):
-        tensor, meta = load_prompt(row["path"], flag="--library")
-        reason = None
-        if meta.get("task") == task:
+        tensor, meta = load_prompt(row["path"], flag=flag)
+        entry = {"path": str(row["path"]), "task": meta.get("task"), "tensor": tensor, "sha256": meta.get("sha256")}
+        want = length if length is not None else (usable[0]["tensor"].shape[0] if usable else tensor.shape[0])
+        reason, what = None, None
+        if backbone_id(meta) != target_id:
+            reason, what = f"other backbone ({meta.get('backbone')})", f"backbone {meta.get('backbone')}"
+        elif tensor.shape[0] != want:
+            reason, what = f"length {tensor.shape[0]} != {want}", f"length {tensor.shape[0]}"
+        if reason and strict:
+            raise PttError(f"{flag} {library}: {row['path']} is a prompt of {what}, but a combined start needs prompts "
+                           f"of {target_id} with length {want}; move it out of the library")
+        if not reason and meta.get("task") == task:
             reason = "same task as the target"
-        elif backbone_id(meta) != target_id:
-            reason = f"other backbone ({meta.get('backbone')})"
-        entry = {"path": str(row["path"]), "task": meta.get("task"), "tensor": tensor}
         (skipped if reason else usable).append({**entry, "reason": reason} if reason else entry)
     if not usable:
-        raise PttError(f"--library {library}: no usable source prompt for --task {task} on {target_id} "
+        raise PttError(f"{flag} {library}: no usable source prompt for --task {task} on {target_id} "
                        f"({len(skipped)} skipped: {', '.join(sorted({s['reason'] for s in skipped})) or 'none found'})")
     return usable, skipped
 
 
-def rank_library(library: str, cfg, sample: int = DEFAULT_SAMPLE) -> dict[str, Any]:
+def log_softmax(scores: list[float]) -> list[float]:
+    top = max(scores)
+    norm = top + math.log(sum(math.exp(s - top) for s in scores))
+    return [s - norm for s in scores]
+
+
+def candidate_metrics(scorer, task, tensor, rows: list[dict]) -> dict[str, float]:
+    """Every ranking criterion of one prompt on `rows`: the task's metrics, macro-F1, balanced accuracy, the share of
+    the commonest answer and the mean log-probability of the gold label (classification); generation: its metrics."""
+    if task.kind == "generation":
+        return scorer.evaluate(task, tensor, rows=rows)
+    scores = scorer.classify(rows, scorer.labels(task), tensor)
+    gold = [r["label"] for r in rows]
+    preds = [max(range(len(s)), key=s.__getitem__) for s in scores]
+    return {**classification_report(task.metrics, preds, gold),
+            "gold_log_prob": gold_log_prob([log_softmax(s) for s in scores], gold)}
+
+
+def rank_library(library: str, cfg, sample: int = DEFAULT_SAMPLE, length: int | None = None,
+                 strict: bool = False) -> dict[str, Any]:
     """Ranking of the library's prompts for cfg.task on cfg.backbone (every rank calls this).
 
-    cfg: any ScoreConfig with a task (TrainConfig for --init-from auto, RankConfig for `ptt transfer rank`).
+    cfg: any ScoreConfig with a task and a rank_by (TrainConfig for --init-from auto/avg, RankConfig for `ptt
+    transfer rank`). length: required prompt length (default: the first candidate's).
     """
-    usable, skipped = candidates(library, cfg.task, local_path(cfg.backbone) or cfg.backbone)
-    length = usable[0]["tensor"].shape[0]  # one ranking compares prompts of one length: the first candidate's
-    skipped += [{**c, "reason": f"length {c['tensor'].shape[0]} != {length}"} for c in usable
-                if c["tensor"].shape[0] != length]
-    usable = [c for c in usable if c["tensor"].shape[0] == length]
     task = get_task(cfg.task)
+    usable, skipped = candidates(library, cfg.task, local_path(cfg.backbone) or cfg.backbone, length, strict)
+    length = usable[0]["tensor"].shape[0]
+    key = getattr(cfg, "rank_by", RANK_CRITERIA[0]) if task.kind == "classification" else task.primary
     scorer = open_scorer(cfg, length)
     try:
         train = scorer.rows(task, "train")
         rows = random.Random(cfg.seed).sample(train, min(sample, len(train)))
-        key, scored = task.primary, []
+        scored = []
         for c in usable:
-            metrics = scorer.evaluate(task, c["tensor"], rows=rows)
-            scored.append({"path": c["path"], "task": c["task"], key: metrics[key], "metrics": metrics})
+            metrics = candidate_metrics(scorer, task, c["tensor"], rows)
+            scored.append({"path": c["path"], "task": c["task"], "sha256": c["sha256"], key: metrics[key],
+                           "metrics": metrics})
     finally:
         scorer.close()
     scored.sort(key=lambda s: (-s[key], s["path"]))
-    return {"task": cfg.task, "backbone": cfg.backbone, "criterion": f"zero-shot {key} on {len(rows)} training "
-            f"examples of {cfg.task} (seed {cfg.seed})", "ranking": scored,
-            "skipped": [{"path": s["path"], "task": s["task"], "reason": s["reason"]} for s in skipped],
-            "choice": scored[0]["path"]}
+    result = {"task": cfg.task, "backbone": cfg.backbone, "rank_by": key,
+              "criterion": f"zero-shot {key} on {len(rows)} training examples of {cfg.task} (seed {cfg.seed})",
+              "ranking": scored, "choice": scored[0]["path"],
+              "skipped": [{"path": s["path"], "task": s["task"], "reason": s["reason"]} for s in skipped]}
+    if task.kind == "classification":
+        label, share = majority_class([r["label"] for r in rows])
+        result["sample_majority_class"] = {"label": task.label_names[label], "accuracy": share}
+    return result
+
+
+def average_top(selection: dict[str, Any], k: int, flag: str = "--init-from") -> tuple[Any, dict[str, Any]]:
+    """The mean of the top-k ranked prompts (equal weights) and what it was made of: (tensor [L, H], info)."""
+    ranking = selection["ranking"]
+    if k > len(ranking):
+        raise PttError(f"{flag} avg:{k}: the library has {len(ranking)} usable source prompt(s) for "
+                       f"{selection['task']}; use k <= {len(ranking)}")
+    top = ranking[:k]
+    tensors = [load_prompt(r["path"], flag=flag)[0] for r in top]
+    weights = [1.0 / k] * k
+    info = {"init": "average", "k": k, "rank_by": selection["rank_by"],
+            "sources": [{"path": r["path"], "task": r["task"], "sha256": r["sha256"], "weight": w,
+                         selection["rank_by"]: r[selection["rank_by"]]} for r, w in zip(top, weights)]}
+    return average_prompts(tensors, weights), info
 
 
 def render_ranking(result: dict[str, Any]) -> str:
-    key = next(k for k in result["ranking"][0] if k not in ("path", "task", "metrics"))
+    key = result["rank_by"]
     lines = [f"ranking for {result['task']} ({result['criterion']})"]
+    extra = [m for m in ("accuracy", "top_prediction_share") if m != key and m in result["ranking"][0]["metrics"]]
     for i, r in enumerate(result["ranking"], 1):
-        lines.append(f"{i:>3}. {r[key]:.4f}  {r['task']:<12} {r['path']}")
+        others = "  ".join(f"{m}={r['metrics'][m]:.3f}" for m in extra)
+        lines.append(f"{i:>3}. {r[key]:.4f}  {r['task']:<12} {r['path']}  {others}".rstrip())
+    if "sample_majority_class" in result:
+        m = result["sample_majority_class"]
+        lines.append(f"  majority class of the sample: {m['label']} ({m['accuracy']:.3f}; a prompt that only learned "
+                     "the prior reaches this accuracy)")
     for s in result["skipped"]:
         lines.append(f"  skipped  {s['task']:<12} {s['path']} ({s['reason']})")
     return "\n".join(lines)
-

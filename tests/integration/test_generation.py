@@ -262,5 +262,6 @@ def test_compare_runs_arms_on_a_generation_target(tiny_models, tmp_path):
     report = compare.run(CompareConfig(**{**fields, "task": "nq_open", "source": source, "seeds": 1, "max_steps": 2,
                                           "eval_every": 2, "output_dir": str(tmp_path / "cmp")}))
     assert report["metric"] == "f1" and report["source"]["task"] == "squad"
-    assert [p[0] for p in report["per_seed"][0]["arms"]["transfer"]["curve"]] == [0, 2]
+    assert [p[0] for p in report["per_seed"][0]["arms"][f"from:{source}"]["curve"]] == [0, 2]
+    assert "macro_f1" not in report and report["majority_class"] is None  # no label prior on a generation task
     assert (tmp_path / "cmp" / "report.md").is_file() and (tmp_path / "cmp" / "curves.png").is_file()

@@ -75,6 +75,7 @@ def test_transfer_compare_runs_under_the_launcher(tiny_models, tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert report["seeds"] == [42] and report["source"]["task"] == "sst2"
-    for arm in ("random", "transfer"):
-        assert [p[0] for p in report["per_seed"][0]["arms"][arm]["curve"]] == [0, 1, 2]
-        assert json.loads((out / "runs" / f"{arm}-seed42" / "config.json").read_text())["world_size"] == 2
+    assert report["data_order_shared"] is True
+    for arm in report["arms"]:
+        assert [p[0] for p in report["per_seed"][0]["arms"][arm["spec"]]["curve"]] == [0, 1, 2]
+        assert json.loads((out / "runs" / f"{arm['name']}-seed42" / "config.json").read_text())["world_size"] == 2

@@ -80,10 +80,11 @@ def test_ranking_scores_equal_ptt_eval_on_the_same_rows(tiny_models, t5_prompts,
                      precision="fp32", max_length=24)  # a sample larger than the file: every row is scored
     ranking = rank_library(cfg.library, cfg, sample=cfg.sample)
     assert sorted(r["path"] for r in ranking["ranking"]) == sorted(t5_prompts.values())
-    assert len({e["accuracy"] for e in ranking["ranking"]}) > 1  # the prompts score differently
+    assert len({e["metrics"]["accuracy"] for e in ranking["ranking"]}) > 1  # the prompts score differently
     for entry in ranking["ranking"]:
         alone = eval_command.run(EvalConfig(prompt=entry["path"], task="sst2", eval_file=str(data), precision="fp32"))
-        assert entry["accuracy"] == alone["accuracy"], entry["path"]
+        for metric in ("accuracy", "balanced_accuracy", "macro_f1", "top_prediction_share"):
+            assert entry["metrics"][metric] == alone[metric], (entry["path"], metric)
 
 
 def test_variadic_prompt_options_spread_a_globs_expansion():

@@ -28,8 +28,13 @@ def test_rank_library_scores_same_backbone_sources_and_skips_the_rest(tiny_model
     result = rank_library(str(library), tiny_cfg(tiny_models["t5"], tmp_path, task="imdb"), sample=32)
     ranked = [r["task"] for r in result["ranking"]]
     assert sorted(ranked) == ["mr", "rte", "sst2"]  # imdb itself is the target; bert_mlm is another backbone
-    scores = [r["accuracy"] for r in result["ranking"]]
+    assert result["rank_by"] == "balanced_accuracy"  # the default: a label prior cannot win it
+    scores = [r["balanced_accuracy"] for r in result["ranking"]]
     assert scores == sorted(scores, reverse=True)
+    for r in result["ranking"]:  # every criterion is recorded beside the one ranked by
+        assert set(r["metrics"]) >= {"accuracy", "macro_f1", "balanced_accuracy", "gold_log_prob",
+                                     "top_prediction_share"}
+        assert r["metrics"]["gold_log_prob"] < 0 and r["balanced_accuracy"] == r["metrics"]["balanced_accuracy"]
     reasons = {s["task"]: s["reason"] for s in result["skipped"]}
     assert reasons["imdb"] == "same task as the target" and "other backbone" in reasons["sst2"]
     assert result["choice"] == result["ranking"][0]["path"]

@@ -13,6 +13,7 @@ import ptt.training
 from ptt.cli import main
 from ptt.commands import compare, transfer_eval
 from ptt.commands import train as train_command
+from ptt.core.tasks import get_task
 from ptt.config import CompareConfig, ScoreConfig, TrainConfig, TransferEvalConfig
 from tests.integration.test_bad_input import assert_clean_error
 from tests.integration.test_train_tiny import tiny_cfg
@@ -48,7 +49,14 @@ def test_matrix_shape_labels_and_relative_view(bert_prompts, tmp_path):
     names = {p.name for p in (tmp_path / "m").iterdir()}
     assert {"matrix.json", "matrix.csv", "matrix.png"} <= names
     header = (tmp_path / "m" / "matrix.csv").read_text().splitlines()[0]
-    assert header == "source,sst2,rte,mr,relative:sst2,relative:rte,relative:mr"
+    assert header == ("source,sst2,rte,mr,relative:sst2,relative:rte,relative:mr,macro_f1:sst2,macro_f1:rte,"
+                      "macro_f1:mr")
+    lines = (tmp_path / "m" / "matrix.csv").read_text().splitlines()
+    assert lines[-1].startswith("majority-class,")  # the accuracy a label prior alone reaches, per target
+    for t in ("sst2", "rte", "mr"):
+        m = result["majority_class"][t]
+        assert 0.5 <= m["accuracy"] <= 1.0 and m["label"] in get_task(t).label_names
+    assert all(0.0 <= v <= 1.0 for row in result["macro_f1"] for v in row)
 
 
 def test_compare_arms_share_data_order_and_seeds(bert_prompts, tiny_models, tmp_path, monkeypatch):
@@ -62,29 +70,53 @@ def test_compare_arms_share_data_order_and_seeds(bert_prompts, tiny_models, tmp_
 
     monkeypatch.setattr(ptt.training, "global_batch", recording)
     base = tiny_cfg(tiny_models["bert"], tmp_path / "unused", task="mr", max_steps=4, eval_every=2)
-    report = compare.run(CompareConfig(**{**fields_of(base, TrainConfig), "source": bert_prompts["sst2"],
-                                          "seeds": 2, "output_dir": str(tmp_path / "cmp")}))
+    arms = f"random,vocab,from:{bert_prompts['sst2']}"
+    report = compare.run(CompareConfig(**{**fields_of(base, TrainConfig), "arms": arms, "seeds": 2,
+                                          "output_dir": str(tmp_path / "cmp")}))
     runs = [seen[i:i + 4] for i in range(0, len(seen), 4)]
-    assert len(runs) == 4  # seed 42 random, seed 42 transfer, seed 43 random, seed 43 transfer
-    assert runs[0] == runs[1] and runs[2] == runs[3]
-    assert runs[0] != runs[2]
-    cfgs = {name: json.loads((tmp_path / "cmp" / "runs" / name / "config.json").read_text())["train"]
-            for name in ("random-seed42", "transfer-seed42")}
-    differ = {k for k in cfgs["random-seed42"] if cfgs["random-seed42"][k] != cfgs["transfer-seed42"][k]}
-    assert differ == {"init_from", "output_dir", "tb_dir"}
+    assert len(runs) == 6  # seed 42: random, vocab, from; seed 43: the same three
+    assert runs[0] == runs[1] == runs[2] and runs[3] == runs[4] == runs[5]
+    assert runs[0] != runs[3]
+    # every run records a running hash of its batch indices; the report checks them arm against arm
+    assert report["data_order_shared"] is True
+    assert all(len(set(o.values())) == 1 for o in report["data_order"])
+    assert report["data_order"][0]["random"] != report["data_order"][1]["random"]
+    names = {a["spec"]: a["name"] for a in report["arms"]}
+    assert names == {"random": "random", "vocab": "vocab", f"from:{bert_prompts['sst2']}": "from-sst2-best"}
+    cfgs = {n: json.loads((tmp_path / "cmp" / "runs" / f"{n}-seed42" / "config.json").read_text())
+            for n in names.values()}
+    differ = {k for k in cfgs["random"]["train"] if cfgs["random"]["train"][k] != cfgs["from-sst2-best"]["train"][k]}
+    assert differ == {"init", "init_from", "output_dir", "tb_dir"}
+    assert cfgs["random"]["init"]["init"] == "uniform" and cfgs["vocab"]["init"]["init"] == "vocab"
+    assert cfgs["from-sst2-best"]["init"]["source"] == bert_prompts["sst2"]
 
-    assert report["seeds"] == [42, 43] and len(report["per_seed"]) == 2
+    assert report["seeds"] == [42, 43] and len(report["per_seed"]) == 2 and report["baseline"] == "random"
+    assert set(report["paired"]) == {"vocab", f"from:{bert_prompts['sst2']}"}
     for seed in report["per_seed"]:
-        assert [p[0] for p in seed["arms"]["random"]["curve"]] == [0, 2, 4]
-        assert [p[0] for p in seed["arms"]["transfer"]["curve"]] == [0, 2, 4]
+        for arm in names:
+            assert [p[0] for p in seed["arms"][arm]["curve"]] == [0, 2, 4]
+    paired = report["paired"]["vocab"]["auc"]  # recomputed from the per-seed figures
+    assert paired["differences"] == pytest.approx([s["arms"]["vocab"]["auc"] - s["arms"]["random"]["auc"]
+                                                   for s in report["per_seed"]])
+    assert report["majority_class"]["accuracy"] >= 0.5 and set(report["macro_f1"]) == set(names)
     assert {"report.json", "report.md", "curves.png", "tb", "runs"} <= {p.name for p in (tmp_path / "cmp").iterdir()}
     tags = []
-    for name in ("random-seed42", "transfer-seed42"):
-        acc = EventAccumulator(str(tmp_path / "cmp" / "tb" / name))
-        acc.Reload()
-        tags.append(set(acc.Tags()["scalars"]))
-    assert tags[0] == tags[1] and "eval/accuracy" in tags[0]
-    assert "steps to target" in (tmp_path / "cmp" / "report.md").read_text()
+    for n in names.values():  # TensorBoard runs are named by arm and seed
+        for seed in (42, 43):
+            acc = EventAccumulator(str(tmp_path / "cmp" / "tb" / f"{n}-seed{seed}"))
+            acc.Reload()
+            tags.append(set(acc.Tags()["scalars"]))
+    assert all(t == tags[0] for t in tags) and "eval/accuracy" in tags[0] and "eval/macro_f1" in tags[0]
+    text = (tmp_path / "cmp" / "report.md").read_text()
+    assert "steps to target" in text and "wins" in text and "Majority class" in text
+
+
+def test_source_flag_is_the_random_and_from_arms(bert_prompts, tiny_models, tmp_path):
+    base = tiny_cfg(tiny_models["bert"], tmp_path / "unused", task="mr", max_steps=2, eval_every=2)
+    report = compare.run(CompareConfig(**{**fields_of(base, TrainConfig), "source": bert_prompts["sst2"], "seeds": 1,
+                                          "output_dir": str(tmp_path / "cmp")}))
+    assert [a["spec"] for a in report["arms"]] == ["random", f"from:{bert_prompts['sst2']}"]
+    assert report["source"]["task"] == "sst2"
 
 
 def test_transfer_bad_input(bert_prompts, tiny_models, tmp_path):
@@ -100,7 +132,7 @@ def test_transfer_bad_input(bert_prompts, tiny_models, tmp_path):
     assert_clean_error(r, "--eval-every 8")
     r = inv(main, ["transfer", "compare", "--task", "mr", "--source", bert_prompts["sst2"], "--backbone",
                    tiny_models["t5"], "--max-steps", "2", "--eval-every", "1", "--output-dir", str(tmp_path / "a")])
-    assert_clean_error(r, "--source", "hidden size 48", "32")
+    assert_clean_error(r, "--arms from:", "hidden size 48", "32")
     assert not (tmp_path / "a").exists()  # refused before any arm trained
     t5_run = tmp_path / "t5"
     train_command.run(tiny_cfg(tiny_models["t5"], t5_run, max_steps=1, eval_every=1))

@@ -1,0 +1,120 @@
+"""Data-free prompt recycling across backbones (Lester et al. 2022): a map between the two backbones' input
+embeddings of the tokens their vocabularies share, fitted with no task data and no training on the target.
+
+    v2v-lin   least squares W [Hs, Ht] with E_src[shared] W ~ E_tgt[shared]; the recycled prompt is P W.
+    lin-comb  each prompt vector as the minimum-norm combination C of the shared source embeddings
+              (C E_src[shared] = P); the recycled prompt is C E_tgt[shared].
+
+Tokens are matched by their string, with each tokenizer's word-start marker read as a leading space (SentencePiece
+"▁x", byte-level BPE "Ġx" and WordPiece "x" are all " x"; "##x" and plain BPE "x" are "x"), so that vocabularies
+of different schemes share their words. Shapes: L prompt length, N shared tokens, Hs / Ht hidden sizes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ptt.errors import PttError
+from ptt.families import resolve_family
+from ptt.families.loading import load_config, load_frozen, load_tokenizer, local_path
+from ptt.runtime.artifacts import backbone_id, load_prompt
+
+METHODS = ("v2v-lin", "lin-comb")
+DEFAULT_MAX_TOKENS = 20000
+MIN_SHARED = 100
+
+
+def word_scheme(vocab: dict[str, int]) -> str:
+    """sentencepiece | bpe | wordpiece: which word-start marker the vocabulary uses (the commonest of the three)."""
+    counts = {"sentencepiece": sum(t.startswith("▁") for t in vocab), "bpe": sum(t.startswith("Ġ") for t in vocab),
+              "wordpiece": sum(t.startswith("##") for t in vocab)}
+    return max(counts, key=counts.get)
+
+
+def canonical(token: str, scheme: str) -> str:
+    """The token's text with word starts as a leading space."""
+    if scheme == "sentencepiece":
+        return " " + token[1:] if token.startswith("▁") else token
+    if scheme == "bpe":
+        return " " + token[1:] if token.startswith("Ġ") else token
+    return token[2:] if token.startswith("##") else " " + token
+
+
+def canonical_vocab(tokenizer) -> dict[str, int]:
+    """canonical string -> id (the lowest id where several tokens read the same), special tokens left out."""
+    vocab = tokenizer.get_vocab()
+    scheme, special = word_scheme(vocab), set(tokenizer.all_special_tokens)
+    out: dict[str, int] = {}
+    for token, i in sorted(vocab.items(), key=lambda kv: kv[1]):
+        if token in special:
+            continue
+        out.setdefault(canonical(token, scheme), i)
+    return out
+
+
+def shared_ids(source: dict[str, int], target: dict[str, int], limit: int | None = None,
+               vocab_sizes: tuple[int, int] | None = None) -> tuple[list[int], list[int]]:
+    """(source ids, target ids) of the strings both canonical vocabularies hold, in target-id order (a frequency
+    proxy for BPE and SentencePiece vocabularies), at most `limit`, each id below its embedding's size."""
+    pairs = sorted((t, source[s]) for s, t in target.items() if s in source)
+    if vocab_sizes is not None:
+        pairs = [(t, s) for t, s in pairs if s < vocab_sizes[0] and t < vocab_sizes[1]]
+    pairs = pairs[:limit] if limit else pairs
+    return [s for _, s in pairs], [t for t, _ in pairs]
+
+
+def fit_linear(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """W [Hs, Ht] minimizing ||x W - y|| (x [N, Hs], y [N, Ht]), in float64."""
+    return torch.linalg.lstsq(x.double(), y.double(), driver="gelsd").solution
+
+
+def recycle(prompt: torch.Tensor, source_emb: torch.Tensor, target_emb: torch.Tensor, method: str) -> torch.Tensor:
+    """The prompt [L, Hs] moved into the target space [L, Ht] through the shared embeddings [N, Hs], [N, Ht]."""
+    if method == "v2v-lin":
+        return (prompt.double() @ fit_linear(source_emb, target_emb)).float()
+    if method == "lin-comb":
+        coeff = prompt.double() @ torch.linalg.pinv(source_emb.double())  # [L, N], minimum norm
+        return (coeff @ target_emb.double()).float()
+    raise PttError(f"--method {method}: choose one of {', '.join(METHODS)}")
+
+
+def input_embeddings(name: str) -> tuple[torch.Tensor, Any]:
+    """(input embedding matrix [V, H] in fp32, tokenizer) of a backbone, loaded on the CPU without DeepSpeed."""
+    config = load_config(name)
+    family = resolve_family(config, None, name)
+    model = load_frozen(name, family.load_class(), torch.float32)
+    emb = model.get_input_embeddings().weight.detach().float().clone()
+    return emb, load_tokenizer(name)
+
+
+def recycle_artifact(path: str, target_backbone: str, method: str = "v2v-lin", max_tokens: int = DEFAULT_MAX_TOKENS,
+                     flag: str = "--prompt") -> tuple[torch.Tensor, dict[str, Any]]:
+    """A saved prompt recycled to `target_backbone`: (tensor [L, Ht], info for the new artifact's `init`)."""
+    if method not in METHODS:
+        raise PttError(f"--method {method}: choose one of {', '.join(METHODS)}")
+    tensor, meta = load_prompt(path, flag=flag)
+    source_backbone = backbone_id(meta)
+    src_emb, src_tok = input_embeddings(source_backbone)
+    if src_emb.shape[1] != tensor.shape[1]:
+        raise PttError(f"{flag} {path}: hidden size {tensor.shape[1]} but its backbone {source_backbone} has "
+                       f"{src_emb.shape[1]}; the artifact does not belong to that backbone")
+    tgt_emb, tgt_tok = input_embeddings(target_backbone)
+    src_ids, tgt_ids = shared_ids(canonical_vocab(src_tok), canonical_vocab(tgt_tok), max_tokens,
+                                  (src_emb.shape[0], tgt_emb.shape[0]))
+    need = max(MIN_SHARED, src_emb.shape[1])
+    if len(src_ids) < need:
+        raise PttError(f"{flag} {path}: {source_backbone} and {target_backbone} share {len(src_ids)} tokens; "
+                       f"recycling fits a map on shared tokens and needs at least {need} (the source hidden size, "
+                       "and >= 100); use backbones with overlapping vocabularies or a trained projector "
+                       "(`ptt transfer project fit`)")
+    x, y = src_emb[src_ids], tgt_emb[tgt_ids]
+    out = recycle(tensor, x, y, method)
+    residual = None
+    if method == "v2v-lin":  # how linear the two embedding spaces are on the shared tokens (0: exactly)
+        residual = float((x.double() @ fit_linear(x, y) - y.double()).norm() / y.double().norm())
+    info = {"init": "recycle", "method": method, "source": str(path), "source_task": meta.get("task"),
+            "source_backbone": source_backbone, "source_sha256": meta.get("sha256"), "shared_tokens": len(src_ids),
+            "fit_relative_residual": residual, "target_backbone": local_path(target_backbone) or target_backbone}
+    return out, info
