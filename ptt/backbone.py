@@ -117,7 +117,9 @@ class PromptModel(nn.Module):
         backbone: frozen HF model of `family`.
         family: the backbone's `Family`.
         prompt: a module whose forward() returns the prompt [L, H] (the trainable SoftPrompt, or a projector
-            applied to a source prompt), or None for a model that only scores prompts passed to forward.
+            applied to a source prompt), or one marked `input_dependent` whose forward(embeds, mask) returns a
+            prompt per input [B, L, H] (an attention mixture), or None for a model that only scores prompts passed
+            to forward.
     """
 
     def __init__(self, backbone: nn.Module, family: Family, prompt: nn.Module | None = None):
@@ -148,6 +150,11 @@ class PromptModel(nn.Module):
         embeds = self.backbone.get_input_embeddings()(input_ids)
         if not use_prompt:
             return embeds, attention_mask, 0
-        p = prompt if prompt is not None else self.prompt()
+        if prompt is not None:
+            p = prompt
+        elif getattr(self.prompt, "input_dependent", False):  # a prompt per input (e.g. an attention mixture)
+            p = self.prompt(embeds, attention_mask)
+        else:
+            p = self.prompt()
         embeds, attention_mask = prepend(p, embeds, attention_mask)
-        return embeds, attention_mask, p.shape[0]
+        return embeds, attention_mask, p.shape[-2]

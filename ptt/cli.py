@@ -15,8 +15,8 @@ import typing
 import click
 from click.core import ParameterSource
 
-from ptt.config import (CompareConfig, EvalConfig, IndicatorsConfig, PlanConfig, ProjectFitConfig, RankConfig,
-                        RecycleConfig, TrainConfig, TransferEvalConfig, field_docs)
+from ptt.config import (CompareConfig, EvalConfig, FlattenConfig, IndicatorsConfig, PlanConfig, ProjectFitConfig,
+                        RankConfig, RecycleConfig, TrainConfig, TransferEvalConfig, field_docs)
 
 DATA = ("data_dir", "data_source", "max_train_examples", "max_eval_examples")
 RUNTIME = ("eval_batch_size", "max_new_tokens", "precision", "ds_config", "seed")
@@ -262,6 +262,16 @@ def prompts_show(prompt):
     from ptt.commands import prompts as command
 
     click.echo(json.dumps(command.show_prompt(prompt), indent=2, default=str))
+
+
+@prompts.command("flatten", cls=PttCommand)
+@options(FlattenConfig, ("mixture", "output_dir", "task", *DATA, "train_file", "text_field", "label_field",
+                         "eval_batch_size", "precision"), required=("mixture", "output_dir"))
+def prompts_flatten(local_rank, **kwargs):
+    """Export an attention mixture as one plain prompt: its prompt averaged over the task's training inputs."""
+    from ptt.commands import flatten as command
+
+    echo_main(command.run(FlattenConfig(**kwargs)))
 
 
 @prompts.command("export-peft")

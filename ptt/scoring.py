@@ -120,6 +120,8 @@ class Scorer:
         if prompt is not None:
             return prompt.to(self.device, self.frozen.dtype)
         module = self.model.prompt
+        if getattr(module, "input_dependent", False):  # computed per input inside `prompted`
+            return None
         if isinstance(module, SoftPrompt):  # read the (possibly ZeRO-3 partitioned) weight whole, never a shard
             with zero.gathered([module.weight]):
                 return module.weight.detach().clone()
@@ -174,18 +176,20 @@ def cut_at_eos(tokens: list[int], eos_id: int) -> list[int]:
     return tokens[:tokens.index(eos_id)] if eos_id in tokens else tokens
 
 
-def open_scorer(cfg, prompt_length: int) -> Scorer:
+def open_scorer(cfg, prompt_length: int, prompt_module: torch.nn.Module | None = None) -> Scorer:
     """A Scorer for prompts of `prompt_length` on cfg.backbone (every rank calls this).
 
     cfg: a `ptt.config.ScoreConfig` (backbone, family, precision, ds_config, seed, max_length, eval_batch_size
-    and the data fields).
+    and the data fields). prompt_module: the model's own prompt (e.g. a loaded attention mixture), scored when
+    `evaluate` gets no prompt tensor.
     """
     world = dist.world_size()
     frozen = resolve_backbone(cfg.backbone, cfg.family, prompt_length=prompt_length, max_length=cfg.max_length,
                               precision=cfg.precision, ds_config=cfg.ds_config,
                               ds_batch={"batch_size": world, "micro": 1, "accum": 1, "max_grad_norm": 1.0})
     load_weights(frozen, cfg.seed)
-    model = PromptModel(frozen.module, frozen.family).to(dist.device())
+    module = None if prompt_module is None else prompt_module.to(frozen.dtype)
+    model = PromptModel(frozen.module, frozen.family, module).to(dist.device())
     return Scorer(frozen, model, forward_runner(model, frozen.ds_config), cfg, cfg.eval_batch_size)
 
 

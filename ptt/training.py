@@ -167,7 +167,8 @@ def build_trainer(cfg: TrainConfig, prompt_module: Callable[[int, torch.dtype], 
         init, init_info = plan.source or initial_prompt(frozen, cfg.init, cfg.prompt_length, cfg.seed, task)
         prompt = SoftPrompt(init.to(frozen.dtype))
     else:
-        prompt, init_info = prompt_module(frozen.hidden, frozen.dtype), {"init": "prompt_module"}
+        prompt = prompt_module(frozen.hidden, frozen.dtype)
+        init_info = getattr(prompt, "init_info", {"init": "prompt_module"})
     model = PromptModel(frozen.module, frozen.family, prompt).to(dist.device())
     trainable = [p for p in prompt.parameters() if p.requires_grad]
     engine, opt_name = initialize(model, trainable, lr=cfg.lr, weight_decay=cfg.weight_decay,

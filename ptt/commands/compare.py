@@ -18,7 +18,7 @@ from ptt.runtime.artifacts import atomic_write_json, backbone_id, find_artifacts
 from ptt.transfer.comparison import Target, build_report, metric_name, write_report
 from ptt.transfer.curves import mean_std
 from ptt.transfer.recycle import recycle_artifact
-from ptt.transfer.selection import average_top, rank_library
+from ptt.transfer.selection import average_top, candidates, rank_library
 
 STARTS = "starts"  # prompts the report's arms start from (averaged, recycled), written once, used by every seed
 
@@ -70,7 +70,7 @@ def inferred_backbone(arms: list[Arm]) -> str:
         if arm.kind == "from":
             return backbone_id(load_prompt(arm.path, flag="--arms")[1])
     for arm in arms:
-        if arm.kind in ("auto", "avg"):
+        if arm.kind in ("auto", "avg", "mix"):
             found = find_artifacts(Path(arm.path)) if Path(arm.path).is_dir() else []
             if found:
                 return backbone_id(load_prompt(found[0], flag="--arms")[1])
@@ -83,7 +83,7 @@ def inferred_length(arms: list[Arm], default: int) -> int:
         if arm.kind in ("from", "recycle"):
             return load_prompt(arm.path, flag="--arms")[0].shape[0]
     for arm in arms:
-        if arm.kind in ("auto", "avg") and Path(arm.path).is_dir():
+        if arm.kind in ("auto", "avg", "mix") and Path(arm.path).is_dir():
             found = find_artifacts(Path(arm.path))
             if found:
                 return load_prompt(found[0], flag="--arms")[0].shape[0]
@@ -105,6 +105,11 @@ def prepare_start(arm: Arm, base: TrainConfig, out: Path, name: str) -> dict[str
         return {"init": arm.init, "init_from": None, "start": None}
     if arm.kind == "from":
         return {"init": base.init, "init_from": arm.path, "start": None}
+    if arm.kind == "mix":  # its sources are checked here, before any arm trains
+        usable, _ = candidates(arm.path, base.task, local_path(base.backbone) or base.backbone, base.prompt_length,
+                               strict=True, flag=f"--arms {arm.spec}")
+        return {"init": base.init, "init_from": None, "mixture": arm.path,
+                "start": {"mixture": arm.path, "sources": [{"path": c["path"], "task": c["task"]} for c in usable]}}
     target = out / STARTS / name
     if arm.kind in ("auto", "avg"):
         selection = rank_library(arm.path, base, length=base.prompt_length, strict=arm.kind == "avg")
@@ -132,7 +137,8 @@ def start_meta(base: TrainConfig, info: dict[str, Any]) -> dict[str, Any]:
 
 def arm_config(base: TrainConfig, start: dict[str, Any], seed: int, name: str, out: Path) -> TrainConfig:
     """Same everything for every arm; only the starting prompt differs."""
-    return replace(base, seed=seed, init=start["init"], init_from=start["init_from"], library=None,
+    return replace(base, seed=seed, init=start["init"], init_from=start["init_from"], mixture=start.get("mixture"),
+                   library=None,
                    output_dir=str(out / "runs" / name), tb_dir=str(out / "tb" / name), resume=False, overwrite=True)
 
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm import tqdm
 
 from ptt.config import TrainConfig
@@ -30,7 +31,9 @@ from ptt.runtime.resume import load_state, newest_step, resume_changes, save_sta
 from ptt.runtime.rundir import append_metrics, check_run_dir, clear_run_dir, truncate_metrics, versions
 from ptt.runtime.tb import TBWriter
 from ptt.training import Trainer, build_trainer, plan_trainer, prompt_from_artifact
-from ptt.transfer.selection import average_top, rank_library
+from ptt.backbone import initial_prompt
+from ptt.transfer.mixture import DEFAULT_RANK, MixturePrompt, checked_sources, save_mixture
+from ptt.transfer.selection import average_top, candidates, rank_library
 
 
 def run(cfg: TrainConfig) -> dict[str, Any]:
@@ -52,7 +55,7 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     lock = take_lock(run_dir)
     try:
         cfg, plan, selection = library_start_plan(cfg, plan, run_dir)
-        trainer = build_trainer(cfg, plan=plan)
+        trainer = build_trainer(cfg, mixture_module(cfg, plan, run_dir), plan=plan)
         try:
             if dist.is_main() and cfg.overwrite:
                 clear_run_dir(run_dir)
@@ -75,6 +78,29 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
 
 
 AVERAGE_DIR = "init"
+
+
+def mixture_module(cfg: TrainConfig, plan, run_dir: Path):
+    """With --mixture: the factory of the attention mixture over the library's prompts (same backbone and length,
+    the target task's own left out); a resumed run mixes exactly the sources it recorded (checked by hash)."""
+    if not cfg.mixture:
+        return None
+    if cfg.resume and (run_dir / "config.json").is_file():
+        entries = json.loads((run_dir / "config.json").read_text())["init"]["sources"]
+        tensors = checked_sources(entries, f"--mixture {cfg.mixture}")
+    else:
+        usable, _ = candidates(cfg.mixture, cfg.task, local_path(cfg.backbone) or cfg.backbone, cfg.prompt_length,
+                               strict=True, flag="--mixture")
+        entries = [{"path": c["path"], "task": c["task"], "sha256": c["sha256"]} for c in usable]
+        tensors = [c["tensor"] for c in usable]
+
+    def make(hidden: int, dtype):
+        init, info = initial_prompt(plan.frozen, cfg.init, cfg.prompt_length, cfg.seed, plan.task)
+        module = MixturePrompt(torch.stack(tensors), init, rank=DEFAULT_RANK).to(dtype)
+        module.init_info = {"init": "mixture", "sources": entries, "rank": DEFAULT_RANK, "new_prompt": info}
+        return module
+
+    return make
 
 
 def library_start_plan(cfg: TrainConfig, plan, run_dir: Path):
@@ -237,15 +263,19 @@ def record_eval(trainer: Trainer, run_dir, tb, state, metrics: dict[str, float])
     """Log one evaluation; refresh last/ and, when the first metric improved, best/."""
     step, key = state["step"], trainer.view().task.primary
     tb.scalars(step, {f"eval/{k}": v for k, v in metrics.items()})
-    prompt = trainer.full_prompt()  # collective under ZeRO-3: every rank calls it
+    mixture = trainer.cfg.mixture is not None
+    # collective under ZeRO-3: every rank calls it
+    prompt = trainer.trainable_state() if mixture else trainer.full_prompt()
     improved = state["best"] is None or metrics[key] > state["best"]
     if dist.is_main():
         append_metrics(run_dir / "metrics.jsonl", {"step": step, **metrics})
         tqdm.write(f"step {step}: {json.dumps(metrics)}")
         meta = artifact_meta(trainer, step, metrics)
-        save_prompt(run_dir / "last", prompt, meta, fault_step=step)
-        if improved:
-            save_prompt(run_dir / "best", prompt, meta)
+        for folder in ("last", "best") if improved else ("last",):
+            if mixture:
+                save_mixture(run_dir / folder, prompt, trainer.init_info["sources"], meta)
+            else:
+                save_prompt(run_dir / folder, prompt, meta, fault_step=step if folder == "last" else None)
     if improved:
         state["best"], state["best_step"] = metrics[key], step
 

@@ -6,10 +6,10 @@ fitting and planning. No torch at import: the CLI builds these before anything h
 """
 
 from ptt.config.fields import field_docs
-from ptt.config.jobs import (CompareConfig, EvalConfig, IndicatorsConfig, OBJECTIVE_DEFAULTS, PlanConfig,
-                             ProjectFitConfig, RankConfig, RecycleConfig, TransferEvalConfig)
+from ptt.config.jobs import (CompareConfig, EvalConfig, FlattenConfig, IndicatorsConfig, OBJECTIVE_DEFAULTS,
+                             PlanConfig, ProjectFitConfig, RankConfig, RecycleConfig, TransferEvalConfig)
 from ptt.config.train import BATCH_ORDERS, INITS, PRECISIONS, DataConfig, ScoreConfig, TrainConfig
 
-__all__ = ["BATCH_ORDERS", "INITS", "PRECISIONS", "CompareConfig", "DataConfig", "EvalConfig", "IndicatorsConfig",
-           "OBJECTIVE_DEFAULTS", "PlanConfig", "ProjectFitConfig", "RankConfig", "RecycleConfig", "ScoreConfig", "TrainConfig",
-           "TransferEvalConfig", "field_docs"]
+__all__ = ["BATCH_ORDERS", "INITS", "PRECISIONS", "CompareConfig", "DataConfig", "EvalConfig", "FlattenConfig",
+           "IndicatorsConfig", "OBJECTIVE_DEFAULTS", "PlanConfig", "ProjectFitConfig", "RankConfig", "RecycleConfig",
+           "ScoreConfig", "TrainConfig", "TransferEvalConfig", "field_docs"]

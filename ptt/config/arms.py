@@ -9,6 +9,7 @@ hyperparameters and evaluation points. Specs:
     from:PATH           one source prompt artifact
     auto:LIB            the library's top-ranked prompt for the target
     avg:LIB[:K]         the mean of the library's top K (default 3)
+    mix:LIB             an attention mixture (ATTEMPT) of the library's prompts and a new one (`--mixture LIB`)
     recycle:PATH        a prompt of another backbone, recycled to the target backbone (v2v-lin, no task data)
 """
 
@@ -20,14 +21,14 @@ from dataclasses import dataclass
 from ptt.errors import PttError
 
 INIT_ARMS = {"random": "uniform", "uniform": "uniform", "vocab": "vocab", "labels": "labels"}
-PATH_ARMS = ("from", "auto", "avg", "recycle")
+PATH_ARMS = ("from", "auto", "avg", "mix", "recycle")
 DEFAULT_K = 3
-HELP = "random, vocab, labels, from:PATH, auto:LIB, avg:LIB[:K], recycle:PATH"
+HELP = "random, vocab, labels, from:PATH, auto:LIB, avg:LIB[:K], mix:LIB, recycle:PATH"
 
 
 @dataclass(frozen=True)
 class Arm:
-    """One parsed arm. spec: as given (the report's key); kind: random | vocab | labels | from | auto | avg |
+    """One parsed arm. spec: as given (the report's key); kind: random | vocab | labels | from | auto | avg | mix |
     recycle; init: the --init of the init arms; path: the prompt or library; k: avg's top K."""
 
     spec: str

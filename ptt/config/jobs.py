@@ -98,7 +98,8 @@ class CompareConfig(TrainConfig):
     task: str = ""
     """Target task (required: the comparison trains on it)."""
     arms: str | None = None
-    """Comma-separated starts to compare: random, vocab, labels, from:PATH, auto:LIB, avg:LIB[:K], recycle:PATH."""
+    """Comma-separated starts to compare: random, vocab, labels, from:PATH, auto:LIB, avg:LIB[:K], mix:LIB,
+    recycle:PATH."""
     source: str | None = None
     """Source prompt artifact: the same as --arms random,from:SOURCE."""
     baseline_arm: str | None = None
@@ -134,6 +135,22 @@ class CompareConfig(TrainConfig):
             if value is not None:
                 return kind, value
         return "improvement", 0.9
+
+
+@dataclass(frozen=True)
+class FlattenConfig(ScoreConfig):
+    """`ptt prompts flatten`: an attention mixture as one plain prompt (its prompt averaged over the training inputs)."""
+
+    mixture: str = ""
+    """Mixture artifact folder (a mixture run's best/ or last/)."""
+    output_dir: str = ""
+    """Where the plain prompt artifact goes."""
+    task: str | None = None
+    """Task whose training inputs are averaged over (default: the mixture's own task)."""
+
+    def __post_init__(self):
+        ScoreConfig.__post_init__(self)
+        required(self, "mixture", "output_dir")
 
 
 RECYCLE_METHODS = ("v2v-lin", "lin-comb")  # see ptt.transfer.recycle

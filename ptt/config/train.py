@@ -122,6 +122,9 @@ class TrainConfig(ScoreConfig):
     """How library prompts are ranked for a classification target (zero-shot on a training sample):
     balanced_accuracy | gold_log_prob | macro_f1 | accuracy (accuracy rewards a prompt that only learned the
     commonest label). Generation targets rank by their primary metric."""
+    mixture: str | None = None
+    """Train an attention mixture (ATTEMPT) instead of a plain prompt: the prompts of this library folder stay
+    frozen, a new prompt (--init) and a small attention module over the pooled input learn to mix them per input."""
     max_steps: int = 150
     """Optimizer steps."""
     eval_every: int = 50
@@ -177,6 +180,9 @@ class TrainConfig(ScoreConfig):
             raise PttError(f"--init-from {self.init_from}: needs --library DIR (a folder of prompt artifacts to choose "
                            "from)")
         choice("rank_by", self.rank_by, RANK_CRITERIA)
+        if self.mixture and self.init_from:
+            raise PttError(f"--mixture and --init-from {self.init_from}: pick one (a mixture's new prompt starts from "
+                           "--init)")
         if self.resume and self.overwrite:
             raise PttError("--resume and --overwrite: pick one (continue the run, or start it again)")
 

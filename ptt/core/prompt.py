@@ -36,15 +36,16 @@ def prepend(prompt: torch.Tensor, embeds: torch.Tensor, mask: torch.Tensor) -> t
     """Put the prompt in front of every sequence.
 
     Args:
-        prompt: [L, H]
+        prompt: [L, H] (one prompt for every row) or [B, L, H] (a prompt per row)
         embeds: [B, T, H] token embeddings
         mask: [B, T] attention mask (1 = attend)
     Returns:
         ([B, L+T, H], [B, L+T]); prompt slots are always attended.
     """
     batch = embeds.shape[0]
-    p = prompt.to(embeds.dtype).unsqueeze(0).expand(batch, -1, -1)
-    ones = mask.new_ones(batch, prompt.shape[0])
+    p = prompt.to(embeds.dtype)
+    p = p.unsqueeze(0).expand(batch, -1, -1) if p.dim() == 2 else p
+    ones = mask.new_ones(batch, p.shape[1])
     return torch.cat([p, embeds], dim=1), torch.cat([ones, mask], dim=1)
 
 

@@ -25,6 +25,7 @@ from ptt.runtime.faults import maybe_fail
 
 TENSOR_FILE = "prompt.safetensors"
 META_FILE = "prompt.json"
+MIXTURE_META = "mixture.json"  # an attention-mixture artifact (see ptt.transfer.mixture)
 TENSOR_KEY = "prompt"
 
 
@@ -128,7 +129,8 @@ def artifact_paths(values: Sequence[str], flag: str) -> list[str]:
     for chunk in values:
         for value in chunk.split():
             path = Path(value)
-            is_artifact = (path.parent if path.name in (TENSOR_FILE, META_FILE) else path).joinpath(META_FILE).is_file()
+            folder = path.parent if path.name in (TENSOR_FILE, META_FILE) else path
+            is_artifact = folder.joinpath(META_FILE).is_file() or folder.joinpath(MIXTURE_META).is_file()
             if path.is_dir() and not is_artifact:
                 found = find_artifacts(path)
                 if not found:

@@ -56,7 +56,8 @@ def read_curve(path: Path, metric: str) -> list[tuple[int, float]]:
 def arm_figures(curve, level: float, baseline_best: float) -> dict[str, Any]:
     """One run's figures against its seed's target level and its baseline arm's best."""
     return {"curve": [list(p) for p in curve], "step0": curve[0][1], "best": max(m for _, m in curve),
-            "steps_to_target": steps_to_target(curve, level), "steps_to_baseline_best": steps_to_target(curve, baseline_best),
+            "steps_to_target": steps_to_target(curve, level),
+            "steps_to_baseline_best": steps_to_target(curve, baseline_best),
             "auc": area_under_curve(curve)}
 
 
@@ -140,7 +141,8 @@ def render_markdown(report: dict[str, Any]) -> str:
               "|---|---|---|---|---|---|---|---|"]
     for arm in report["arms"]:
         s, a = arm["spec"], agg[arm["spec"]]
-        diffs = ["(baseline)"] * 3 if s == base else [fmt_paired(report["paired"][s][f]) for f in ("best", "auc", "step0")]
+        diffs = ["(baseline)"] * 3 if s == base else [fmt_paired(report["paired"][s][f])
+                                                      for f in ("best", "auc", "step0")]
         lines.append(f"| `{s}` | {fmt(a['step0'])} | {fmt(a['best'])} | {fmt(a['auc'])} | "
                      f"{fmt(a['steps_to_target'], 1)} | " + " | ".join(diffs) + " |")
     if report.get("macro_f1"):
