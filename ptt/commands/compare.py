@@ -35,7 +35,8 @@ def run(cfg: CompareConfig) -> dict[str, Any]:
             check_prompt(arm, base, hidden)
     out, names = Path(cfg.output_dir), run_names(arms)
     dist.init()
-    starts = {arm.spec: prepare_start(arm, base, out, names[arm.spec]) for arm in arms}
+    rankings: dict[str, dict] = {}  # one ranking per library, shared by its auto and avg arms
+    starts = {arm.spec: prepare_start(arm, base, out, names[arm.spec], rankings) for arm in arms}
     metric = metric_name(base.task)
     curves: dict[str, list] = {a.spec: [] for a in arms}
     macro: dict[str, list] = {a.spec: [] for a in arms}
@@ -98,7 +99,7 @@ def check_prompt(arm: Arm, base: TrainConfig, hidden: int) -> None:
                        f"length {base.prompt_length}; compare prompts of one length")
 
 
-def prepare_start(arm: Arm, base: TrainConfig, out: Path, name: str) -> dict[str, Any]:
+def prepare_start(arm: Arm, base: TrainConfig, out: Path, name: str, rankings: dict[str, dict]) -> dict[str, Any]:
     """{"init", "init_from", "start"} of an arm: the --init / --init-from its runs get, and what the start was made
     of. Library arms are ranked once (the base seed's training sample), so every seed starts from the same prompt."""
     if arm.init is not None:
@@ -112,7 +113,9 @@ def prepare_start(arm: Arm, base: TrainConfig, out: Path, name: str) -> dict[str
                 "start": {"mixture": arm.path, "sources": [{"path": c["path"], "task": c["task"]} for c in usable]}}
     target = out / STARTS / name
     if arm.kind in ("auto", "avg"):
-        selection = rank_library(arm.path, base, length=base.prompt_length, strict=arm.kind == "avg")
+        if arm.path not in rankings:  # strict: a library of other backbones or lengths is refused, not filtered
+            rankings[arm.path] = rank_library(arm.path, base, length=base.prompt_length, strict=True)
+        selection = rankings[arm.path]
         if dist.is_main():
             atomic_write_json(out / STARTS / f"{name}.selection.json", selection)
         if arm.kind == "auto":
