@@ -105,7 +105,7 @@ class CompareConfig(TrainConfig):
     baseline_arm: str | None = None
     """Arm the others are paired against (default: random when listed, else the first arm)."""
     backbone: str | None = None
-    """Target backbone (default: that of the first from:/auto:/avg: arm's prompts)."""
+    """Target backbone (default: that of the first from: arm's prompt, else of the first library arm's prompts)."""
     seeds: int = 3
     """Seeds per arm (seed, seed+1, ...)."""
     output_dir: str | None = None

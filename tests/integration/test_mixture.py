@@ -211,3 +211,17 @@ def test_mix_arm_and_bad_input(tiny_models, library, tmp_path):
     fake_prompt(other / "mr", tiny_models["bert"], "mr", hidden=48, family="encoder")
     assert_clean_error(inv(*common, "--mixture", str(other)), "--mixture", "backbone", "move it out")
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_mixture_trains_and_decodes_on_a_generation_task(tiny_models, library, tmp_path):
+    """Teacher-forced loss and greedy decoding both take the per-input prompt."""
+    cfg = tiny_cfg(tiny_models["t5"], tmp_path / "run", task="squad", mixture=str(library), max_steps=2,
+                   eval_every=2, max_eval_examples=4, max_new_tokens=4, ds_config="zero2_bf16")
+    summary = train_command.run(cfg)
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 2] and {"exact_match", "f1"} <= set(rows[0])
+    r = CliRunner().invoke(main, ["eval", "--prompt", str(tmp_path / "run" / "last"), "--max-eval-examples", "4",
+                                  "--max-new-tokens", "4", "--precision", "fp32"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output.strip().splitlines()[-1])["f1"] == pytest.approx(rows[-1]["f1"])
+    assert summary["steps"] == 2
