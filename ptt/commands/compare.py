@@ -122,11 +122,22 @@ def prepare_start(arm: Arm, base: TrainConfig, out: Path, name: str, rankings: d
             return {"init": base.init, "init_from": selection["choice"],
                     "start": {"rank_by": selection["rank_by"], "choice": selection["choice"]}}
         tensor, info = average_top(selection, arm.k, flag=f"--arms {arm.spec}")
-    else:  # recycle
-        tensor, info = recycle_artifact(arm.path, base.backbone, flag=f"--arms {arm.spec}")
+    else:  # recycle: once, on rank 0 (it loads both backbones' embeddings); the others read what it wrote
+        error = None
+        if dist.is_main():
+            try:
+                tensor, info = recycle_artifact(arm.path, base.backbone, flag=f"--arms {arm.spec}")
+                save_prompt(target, tensor, start_meta(base, info))
+            except PttError as e:
+                error = str(e.message)
+        error = dist.all_gather_objects(error)[0]
+        if error:
+            raise PttError(error)
+        tensor, meta = load_prompt(target, flag=f"--arms {arm.spec}")
         if tensor.shape[0] != base.prompt_length:
             raise PttError(f"--arms {arm.spec}: prompt length {tensor.shape[0]}, but the comparison trains prompts of "
                            f"length {base.prompt_length}; compare prompts of one length")
+        return {"init": base.init, "init_from": str(target), "start": meta["init"]}
     if dist.is_main():
         save_prompt(target, tensor, start_meta(base, info))
     dist.barrier()

@@ -118,6 +118,11 @@ def find_artifacts(directory: str | Path) -> list[Path]:
     return sorted(p.parent for p in root.rglob(META_FILE) if (p.parent / TENSOR_FILE).is_file())
 
 
+def find_mixtures(directory: str | Path) -> list[Path]:
+    """Every folder under `directory` holding an attention-mixture artifact (mixture.json), sorted by path."""
+    return sorted(p.parent for p in Path(directory).rglob(MIXTURE_META))
+
+
 def artifact_paths(values: Sequence[str], flag: str) -> list[str]:
     """The prompt artifacts named by an option's values, as a shell hands them over.
 
@@ -132,7 +137,7 @@ def artifact_paths(values: Sequence[str], flag: str) -> list[str]:
             folder = path.parent if path.name in (TENSOR_FILE, META_FILE) else path
             is_artifact = folder.joinpath(META_FILE).is_file() or folder.joinpath(MIXTURE_META).is_file()
             if path.is_dir() and not is_artifact:
-                found = find_artifacts(path)
+                found = sorted(set(find_artifacts(path)) | set(find_mixtures(path)))
                 if not found:
                     raise PttError(f"{flag} {value}: a folder with no prompt artifact under it (a folder with "
                                    f"{META_FILE} and {TENSOR_FILE}, e.g. a run's best/)")

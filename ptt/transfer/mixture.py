@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
@@ -99,8 +100,12 @@ def load_mixture(path: str | Path, flag: str = "--prompt") -> tuple[MixturePromp
     try:
         meta = json.loads((directory / MIXTURE_META).read_text())
         state = load_file(str(directory / MIXTURE_FILE))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, SafetensorError) as e:
         raise PttError(f"{flag} {path}: unreadable mixture artifact ({e}); point to a folder written by a mixture run")
+    missing = [k for k in ("sha256", "sources", "rank", "length", "hidden_size") if k not in meta]
+    if missing or "target" not in state:
+        raise PttError(f"{flag} {path}: {MIXTURE_META} lacks {', '.join(missing) or 'the target tensor'}; the artifact "
+                       "is incomplete, point to a folder written by a mixture run")
     if meta.get("sha256") != mixture_checksum(state):
         raise PttError(f"{flag} {path}: checksum mismatch between {MIXTURE_FILE} and {MIXTURE_META}; the file is "
                        "corrupt")

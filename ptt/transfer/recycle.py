@@ -1,9 +1,13 @@
 """Data-free prompt recycling across backbones (Lester et al. 2022): a map between the two backbones' input
 embeddings of the tokens their vocabularies share, fitted with no task data and no training on the target.
 
-    v2v-lin   least squares W [Hs, Ht] with E_src[shared] W ~ E_tgt[shared]; the recycled prompt is P W.
-    lin-comb  each prompt vector as the minimum-norm combination C of the shared source embeddings
-              (C E_src[shared] = P); the recycled prompt is C E_tgt[shared].
+    v2v-lin   one global least-squares map W [Hs, Ht] with E_src[shared] W ~ E_tgt[shared]; the recycled prompt
+              is P W.
+    lin-comb  local: each prompt vector p as the least-squares combination c of its K nearest shared source
+              embeddings (by cosine; c E_src[near] ~ p), rebuilt from the same tokens' target embeddings, c E_tgt[near].
+              Over all shared tokens the minimum-norm combination would give exactly P W (pinv(X) Y is the
+              least-squares map), so the neighbourhood is what makes it a different estimator: it follows the
+              local, not the global, relation between the two spaces.
 
 Tokens are matched by their string, with each tokenizer's word-start marker read as a leading space (SentencePiece
 "▁x", byte-level BPE "Ġx" and WordPiece "x" are all " x"; "##x" and plain BPE "x" are "x"), so that vocabularies
@@ -15,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from ptt.errors import PttError
 from ptt.families import resolve_family
@@ -23,6 +28,7 @@ from ptt.runtime.artifacts import backbone_id, load_prompt
 
 METHODS = ("v2v-lin", "lin-comb")
 DEFAULT_MAX_TOKENS = 20000
+LIN_COMB_NEIGHBOURS = 64
 MIN_SHARED = 100
 
 
@@ -75,8 +81,14 @@ def recycle(prompt: torch.Tensor, source_emb: torch.Tensor, target_emb: torch.Te
     if method == "v2v-lin":
         return (prompt.double() @ fit_linear(source_emb, target_emb)).float()
     if method == "lin-comb":
-        coeff = prompt.double() @ torch.linalg.pinv(source_emb.double())  # [L, N], minimum norm
-        return (coeff @ target_emb.double()).float()
+        x, y, p = source_emb.double(), target_emb.double(), prompt.double()
+        k = min(LIN_COMB_NEIGHBOURS, x.shape[0])
+        near = (F.normalize(p, dim=-1) @ F.normalize(x, dim=-1).T).topk(k, dim=-1).indices  # [L, K]
+        rows = []
+        for i in range(p.shape[0]):
+            coeff = p[i:i + 1] @ torch.linalg.pinv(x[near[i]])  # [1, K], minimum norm
+            rows.append(coeff @ y[near[i]])
+        return torch.cat(rows).float()
     raise PttError(f"--method {method}: choose one of {', '.join(METHODS)}")
 
 
@@ -104,6 +116,9 @@ def recycle_artifact(path: str, target_backbone: str, method: str = "v2v-lin", m
     src_ids, tgt_ids = shared_ids(canonical_vocab(src_tok), canonical_vocab(tgt_tok), max_tokens,
                                   (src_emb.shape[0], tgt_emb.shape[0]))
     need = max(MIN_SHARED, src_emb.shape[1])
+    if max_tokens < need:
+        raise PttError(f"--max-tokens {max_tokens}: the map from {source_backbone} (hidden {src_emb.shape[1]}) needs "
+                       f"at least {need} shared tokens; raise --max-tokens")
     if len(src_ids) < need:
         raise PttError(f"{flag} {path}: {source_backbone} and {target_backbone} share {len(src_ids)} tokens; "
                        f"recycling fits a map on shared tokens and needs at least {need} (the source hidden size, "

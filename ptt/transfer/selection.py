@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 from typing import Any
 
 from ptt.config.train import RANK_CRITERIA
@@ -39,7 +40,9 @@ def candidates(library: str, task: str, target_id: str, length: int | None = Non
     usable, skipped = [], []
     for row in list_library(library):
         tensor, meta = load_prompt(row["path"], flag=flag)
-        entry = {"path": str(row["path"]), "task": meta.get("task"), "tensor": tensor, "sha256": meta.get("sha256")}
+        # absolute: a mixture or an averaged start names its sources wherever it is used from
+        entry = {"path": str(Path(row["path"]).resolve()), "task": meta.get("task"), "tensor": tensor,
+                 "sha256": meta.get("sha256")}
         want = length if length is not None else (usable[0]["tensor"].shape[0] if usable else tensor.shape[0])
         reason, what = None, None
         if backbone_id(meta) != target_id:
@@ -47,10 +50,13 @@ def candidates(library: str, task: str, target_id: str, length: int | None = Non
         elif tensor.shape[0] != want:
             reason, what = f"length {tensor.shape[0]} != {want}", f"length {tensor.shape[0]}"
         if reason and strict:
+            fix = f"pass --prompt-length {tensor.shape[0]} or " if what.startswith("length") else ""
             raise PttError(f"{flag} {library}: {row['path']} is a prompt of {what}, but a combined start needs prompts "
-                           f"of {target_id} with length {want}; move it out of the library")
+                           f"of {target_id} with length {want}; {fix}move it out of the library")
         if not reason and meta.get("task") == task:
             reason = "same task as the target"
+        elif not reason and not meta.get("task"):
+            reason = "no task (a start made from other prompts, not a trained source)"
         (skipped if reason else usable).append({**entry, "reason": reason} if reason else entry)
     if not usable:
         raise PttError(f"{flag} {library}: no usable source prompt for --task {task} on {target_id} "
@@ -130,11 +136,11 @@ def render_ranking(result: dict[str, Any]) -> str:
     extra = [m for m in ("accuracy", "top_prediction_share") if m != key and m in result["ranking"][0]["metrics"]]
     for i, r in enumerate(result["ranking"], 1):
         others = "  ".join(f"{m}={r['metrics'][m]:.3f}" for m in extra)
-        lines.append(f"{i:>3}. {r[key]:.4f}  {r['task']:<12} {r['path']}  {others}".rstrip())
+        lines.append(f"{i:>3}. {r[key]:.4f}  {str(r['task']):<12} {r['path']}  {others}".rstrip())
     if "sample_majority_class" in result:
         m = result["sample_majority_class"]
         lines.append(f"  majority class of the sample: {m['label']} ({m['accuracy']:.3f}; a prompt that only learned "
                      "the prior reaches this accuracy)")
     for s in result["skipped"]:
-        lines.append(f"  skipped  {s['task']:<12} {s['path']} ({s['reason']})")
+        lines.append(f"  skipped  {str(s['task']):<12} {s['path']} ({s['reason']})")
     return "\n".join(lines)

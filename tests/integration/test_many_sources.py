@@ -4,6 +4,7 @@ and the bad inputs of library starts, on tiny models."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -46,6 +47,14 @@ def test_init_from_avg_starts_from_the_mean_of_the_top_k_and_records_them(tiny_m
     mean = torch.stack([load_prompt(p)[0] for p in top]).mean(0)
     assert torch.allclose(start, mean, atol=1e-7) and meta["init"]["k"] == 2
     assert set(s["sha256"] for s in made["sources"]) == {load_prompt(p)[1]["sha256"] for p in top}
+    # the run's averaged start, put into a library, is not ranked as a trained source
+    lib2 = tmp_path / "lib2"
+    shutil.copytree(library, lib2)
+    shutil.copytree(out / "init", lib2 / "avg-start")
+    r = CliRunner().invoke(main, ["transfer", "rank", "--task", "laptop", "--backbone", tiny_models["bert"],
+                                  "--library", str(lib2), "--sample", "8", "--max-length", "24"])
+    assert r.exit_code == 0, r.output
+    assert "avg-start" in r.output and "no task (a start made from other prompts" in r.output
 
 
 def test_auto_and_avg_arms_rank_once_and_start_every_seed_from_the_same_prompt(tiny_models, library, tmp_path):

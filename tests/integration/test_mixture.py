@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -20,7 +21,7 @@ from ptt.commands.train import mixture_module
 from ptt.config import CompareConfig, EvalConfig, TrainConfig
 from ptt.core.encode import collate
 from ptt.core.tasks import get_task
-from ptt.runtime.artifacts import load_prompt
+from ptt.runtime.artifacts import artifact_paths, load_prompt
 from ptt.scoring import open_scorer
 from ptt.training import build_trainer, plan_trainer
 from ptt.transfer.mixture import MIXTURE_FILE, MixturePrompt, load_mixture
@@ -101,6 +102,8 @@ def test_mixture_artifact_round_trips_through_ptt_eval_and_transfer_eval(mix_run
     summary = json.loads((mix_run / "summary.json").read_text())
     meta = json.loads((mix_run / "best" / "mixture.json").read_text())
     assert meta["format"] == "ptt-mixture-v1" and meta["step"] == summary["best_step"]
+    assert all(Path(s["path"]).is_absolute() for s in meta["sources"])  # usable from any working directory
+    assert artifact_paths([str(mix_run)], "--prompts") == [str(mix_run / "best"), str(mix_run / "last")]
     r = CliRunner().invoke(main, ["eval", "--prompt", str(mix_run / "best"), "--max-eval-examples", "16",
                                   "--precision", "fp32"])
     assert r.exit_code == 0, r.output
@@ -134,6 +137,9 @@ def test_a_changed_or_missing_source_is_refused(mix_run, library, tmp_path):
                        "sha256")
     shutil.rmtree(lib / "mr")
     assert_clean_error(CliRunner().invoke(main, ["eval", "--prompt", str(run / "best")]), "mr", "is missing")
+    tensors = run / "last" / MIXTURE_FILE
+    tensors.write_bytes(tensors.read_bytes()[:100])  # truncated
+    assert_clean_error(CliRunner().invoke(main, ["eval", "--prompt", str(run / "last")]), "unreadable mixture")
 
 
 def test_plain_export_equals_the_mixture_averaged_over_the_training_inputs(mix_run, tmp_path):

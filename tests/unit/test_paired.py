@@ -28,7 +28,10 @@ def test_paired_difference_single_seed_and_bad_input():
 
 
 def test_t95_table_and_normal_limit():
-    assert t95(1) == 12.706 and t95(4) == 2.776 and t95(30) == 2.042 and t95(100) == 1.96
+    assert t95(1) == 12.706 and t95(4) == 2.776 and t95(30) == 2.042
+    # beyond the table: the exact quantiles of t(31), t(40), t(100) are 2.0395, 2.0211, 1.9840
+    assert t95(31) == pytest.approx(2.0395, abs=1e-3) and t95(40) == pytest.approx(2.0211, abs=1e-3)
+    assert t95(100) == pytest.approx(1.9840, abs=1e-3) and t95(10 ** 6) == pytest.approx(1.96, abs=1e-3)
     with pytest.raises(ValueError):
         t95(0)
 
