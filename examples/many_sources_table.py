@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from ptt.transfer.curves import area_under_curve
 from ptt.transfer.statistics import kendall, spearman
 
 CRITERIA = ("accuracy", "balanced_accuracy", "macro_f1", "gold_log_prob", "top_prediction_share")
@@ -52,22 +53,38 @@ def arms_table(report) -> list[str]:
     return lines
 
 
+def macro_auc(out: Path, target: str, arm: dict, seeds: list[int]) -> float:
+    """Mean over seeds of the area under the macro-F1 curve (a prior-free view of the same runs)."""
+    values = []
+    for seed in seeds:
+        rows = [json.loads(x) for x in (out / f"compare-{target}" / "runs" / f"{arm['name']}-seed{seed}" /
+                                        "metrics.jsonl").read_text().splitlines() if x.strip()]
+        values.append(area_under_curve([(r["step"], r["macro_f1"]) for r in rows]))
+    return sum(values) / len(values)
+
+
 def criteria_table(out: Path, report, target: str) -> list[str]:
-    """Rank correlation, over the from: arms, between each criterion and the arm's mean AUC."""
-    auc = {Path(a["spec"][5:]).name: report["aggregate"][a["spec"]]["auc"]["mean"]
-           for a in report["arms"] if a["kind"] == "from"}
+    """Rank correlation, over the from: arms, between each criterion and the arm's mean AUC of accuracy (the
+    compared metric, which a label prior inflates) and of macro-F1 (which it does not)."""
+    froms = [a for a in report["arms"] if a["kind"] == "from"]
+    auc = {Path(a["spec"][5:]).name: report["aggregate"][a["spec"]]["auc"]["mean"] for a in froms}
+    mauc = {Path(a["spec"][5:]).name: macro_auc(out, target, a, report["seeds"]) for a in froms}
     sel = next((out / f"compare-{target}" / "starts").glob("auto-*.selection.json"))
     ranking = {Path(r["path"]).name: r["metrics"] for r in json.loads(sel.read_text())["ranking"]}
     names = [n for n in auc if n in ranking]
-    lines = [f"### {target}: criterion vs the single-source arms' AUC ({len(names)} sources)", "",
-             "| criterion | Spearman | Kendall | top-ranked source | its AUC rank |", "|---|---|---|---|---|"]
+    lines = [f"### {target}: criterion vs the single-source arms' AUC ({len(names)} sources; Spearman / Kendall)", "",
+             "| criterion | vs accuracy AUC | vs macro-F1 AUC | top-ranked source | its rank by accuracy AUC / "
+             "by macro-F1 AUC |", "|---|---|---|---|---|"]
     by_auc = sorted(names, key=lambda n: -auc[n])
+    by_mauc = sorted(names, key=lambda n: -mauc[n])
 
     def row(name, values):
         top = max(names, key=lambda n: values[n])
-        x, y = [values[n] for n in names], [auc[n] for n in names]
-        lines.append(f"| {name} | {corr(spearman(x, y))} | {corr(kendall(x, y))} | {top} | "
-                     f"{by_auc.index(top) + 1} of {len(names)} |")
+        x = [values[n] for n in names]
+        cells = [f"{corr(spearman(x, [a[n] for n in names]))} / {corr(kendall(x, [a[n] for n in names]))}"
+                 for a in (auc, mauc)]
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {top} | {by_auc.index(top) + 1} / "
+                     f"{by_mauc.index(top) + 1} of {len(names)} |")
 
     for c in CRITERIA:
         row(f"zero-shot {c}", {n: ranking[n][c] for n in names})
