@@ -37,19 +37,20 @@ def arm_label(arm) -> str:
     return arm["spec"].split(":")[0]
 
 
-def arms_table(report) -> list[str]:
+def arms_table(out: Path, report) -> list[str]:
     majority = report.get("majority_class") or {}
     lines = [f"### {report['task']} ({len(report['seeds'])} seeds; {report['metric']}; majority class "
              f"{majority.get('label')} = {majority.get('accuracy', float('nan')):.3f})", "",
-             "| arm | step 0 | best | AUC | best − random [95% CI], wins | AUC − random [95% CI], wins | best macro-F1 |",
-             "|---|---|---|---|---|---|---|"]
+             "| arm | step 0 | best | AUC | best − random [95% CI], wins | AUC − random [95% CI], wins | best macro-F1 "
+             "| macro-F1 AUC |", "|---|---|---|---|---|---|---|---|"]
     for arm in report["arms"]:
         s, agg = arm["spec"], report["aggregate"][arm["spec"]]
         diff = ["(baseline)", "(baseline)"] if s == report["baseline"] else \
             [paired(report["paired"][s]["best"]), paired(report["paired"][s]["auc"])]
         macro = report.get("macro_f1", {}).get(s, {}).get("best", {"mean": None})
+        area = macro_auc(out, report["task"], arm, report["seeds"])
         lines.append(f"| {arm_label(arm)} | {fmt(agg['step0'])} | {fmt(agg['best'])} | {fmt(agg['auc'])} | "
-                     f"{diff[0]} | {diff[1]} | {fmt(macro)} |")
+                     f"{diff[0]} | {diff[1]} | {fmt(macro)} | {area:.3f} |")
     return lines
 
 
@@ -103,7 +104,7 @@ def main(argv: list[str]) -> None:
     out, targets = Path(argv[0]), argv[1:]
     for target in targets:
         report = json.loads((out / f"compare-{target}" / "report.json").read_text())
-        print("\n".join(arms_table(report)), end="\n\n")
+        print("\n".join(arms_table(out, report)), end="\n\n")
         print("\n".join(criteria_table(out, report, target)), end="\n\n")
 
 

@@ -16,14 +16,16 @@ of different schemes share their words. Shapes: L prompt length, N shared tokens
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
 
 from ptt.errors import PttError
 from ptt.families import resolve_family
-from ptt.families.loading import load_config, load_frozen, load_tokenizer, local_path
+from ptt.families.loading import load_config, load_frozen, load_tokenizer, local_path, resolve_name
 from ptt.runtime.artifacts import backbone_id, load_prompt
 
 METHODS = ("v2v-lin", "lin-comb")
@@ -93,12 +95,51 @@ def recycle(prompt: torch.Tensor, source_emb: torch.Tensor, target_emb: torch.Te
 
 
 def input_embeddings(name: str) -> tuple[torch.Tensor, Any]:
-    """(input embedding matrix [V, H] in fp32, tokenizer) of a backbone, loaded on the CPU without DeepSpeed."""
+    """(input embedding matrix [V, H] in fp32, tokenizer) of a backbone, on the CPU without DeepSpeed: read from the
+    checkpoint's safetensors alone where the embedding's key can be found, else from the loaded model."""
     config = load_config(name)
     family = resolve_family(config, None, name)
-    model = load_frozen(name, family.load_class(), torch.float32)
-    emb = model.get_input_embeddings().weight.detach().float().clone()
+    emb = embedding_from_files(resolve_name(name), family.load_class(), config)
+    if emb is None:
+        model = load_frozen(name, family.load_class(), torch.float32)
+        emb = model.get_input_embeddings().weight.detach().float().clone()
+        del model
     return emb, load_tokenizer(name)
+
+
+def embedding_from_files(path: str, auto_class, config) -> torch.Tensor | None:
+    """The input embedding tensor read from the checkpoint's safetensors without building the model (its name comes
+    from a weightless copy of the model on the meta device); None where that is not possible."""
+    try:
+        with torch.device("meta"):
+            model = auto_class.from_config(config)
+        weight = model.get_input_embeddings().weight
+        name = next(n for n, p in model.named_parameters() if p is weight)
+        prefix = getattr(model, "base_model_prefix", "") or ""
+    except (StopIteration, ValueError, TypeError, RuntimeError, AttributeError):
+        return None
+    keys = [name] + ([name[len(prefix) + 1:]] if prefix and name.startswith(prefix + ".") else [f"{prefix}.{name}"]
+                     if prefix else [])
+    files = checkpoint_files(path)
+    for file in files:
+        with safe_open(str(file), framework="pt") as f:
+            for key in keys:
+                if key in f.keys():
+                    return f.get_tensor(key).float()
+    return None
+
+
+def checkpoint_files(path: str) -> list[Path]:
+    """The safetensors files of a local checkpoint folder (sharded or not), or of a hub one already in the cache."""
+    folder = Path(path)
+    if not folder.is_dir():
+        try:
+            from huggingface_hub import snapshot_download
+
+            folder = Path(snapshot_download(path, allow_patterns=["*.safetensors", "*.json"], local_files_only=True))
+        except Exception:  # not cached, no hub access: the caller loads the model instead
+            return []
+    return sorted(folder.glob("*.safetensors"))
 
 
 def recycle_artifact(path: str, target_backbone: str, method: str = "v2v-lin", max_tokens: int = DEFAULT_MAX_TOKENS,

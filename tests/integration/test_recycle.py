@@ -179,3 +179,18 @@ def test_recycle_bad_input(tiny_models, tmp_path):
     assert_clean_error(inv("transfer", "recycle", "--prompt", str(tmp_path / "none"), "--target-backbone", str(bert),
                            "--output-dir", str(tmp_path / "o")), "--prompt")
     assert not (tmp_path / "o").exists()
+
+
+def test_embeddings_are_read_from_the_checkpoint_without_building_the_model(tiny_models, monkeypatch):
+    import ptt.transfer.recycle as recycle_module
+
+    full = {k: AutoModel.from_pretrained(tiny_models[k]).get_input_embeddings().weight.detach()
+            for k in ("t5", "roberta", "bert")}
+
+    def no_model(*a, **k):
+        raise AssertionError("the whole model was loaded to read its embeddings")
+
+    monkeypatch.setattr(recycle_module, "load_frozen", no_model)
+    for kind, weight in full.items():
+        emb, tok = recycle_module.input_embeddings(tiny_models[kind])
+        assert torch.equal(emb, weight) and len(tok) <= emb.shape[0], kind
