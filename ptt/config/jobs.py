@@ -111,9 +111,9 @@ class CompareConfig(TrainConfig):
     output_dir: str | None = None
     """Report folder."""
     target_improvement: float | None = None
-    """Target = random step-0 + F x (random best - random step-0). Default F = 0.9."""
+    """Target = the baseline arm's step-0 + F x (its best - its step-0), per seed. Default F = 0.9."""
     target_of_best: float | None = None
-    """Target = F x the random arm's best."""
+    """Target = F x the baseline arm's best."""
     target_metric: float | None = None
     """Target = this absolute metric value."""
 
@@ -165,8 +165,8 @@ class RecycleConfig:
     target_backbone: str = ""
     """Backbone to recycle the prompt into (HF name or local folder)."""
     method: str = "v2v-lin"
-    """v2v-lin (a least-squares linear map between the shared tokens' embeddings) or lin-comb (each prompt vector as
-    a combination of shared source embeddings, rebuilt from the target's)."""
+    """v2v-lin (one least-squares linear map between the shared tokens' embeddings) or lin-comb (each prompt vector
+    as a combination of its 64 nearest shared source embeddings, rebuilt from the same tokens' target embeddings)."""
     output_dir: str = ""
     """Where the recycled prompt artifact goes."""
     max_tokens: int = 20000
