@@ -12,7 +12,7 @@ if anything differs.
     git worktree add /tmp/base <commit>
     python benchmarks/same_numbers.py run --checkout /tmp/base --out /tmp/numbers/before
     python benchmarks/same_numbers.py run --checkout . --out /tmp/numbers/after
-    python benchmarks/same_numbers.py compare /tmp/numbers/before /tmp/numbers/after
+    python benchmarks/same_numbers.py compare /tmp/numbers/before /tmp/numbers/after [--new-fields]
 """
 
 from __future__ import annotations
@@ -102,7 +102,17 @@ def numbers(root: Path, name: str) -> dict:
             **{k: {f: v for f, v in recorded[k].items() if f not in PATH_FIELDS} for k in ("summary", "eval")}}
 
 
-def compare(a: Path, b: Path) -> int:
+def restrict(b, a):
+    """b cut down to a's fields (dicts: a's keys; lists of one length: item by item): what a already recorded."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {k: restrict(b.get(k), v) for k, v in a.items()}
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [restrict(y, x) for x, y in zip(a, b)]
+    return b
+
+
+def compare(a: Path, b: Path, new_fields: bool = False) -> int:
+    """new_fields: B may record fields A did not (a change that adds metrics); every field A has must be equal."""
     import torch
 
     differs = False
@@ -113,7 +123,7 @@ def compare(a: Path, b: Path) -> int:
         equal = x["prompt"].keys() == y["prompt"].keys() and all(torch.equal(p, q) for p, q in pairs)
         diff = max(((p - q).abs().max().item() for p, q in pairs if q is not None and p.shape == q.shape),
                    default=float("nan"))
-        checks = [x[k] == y[k] for k in CHECKS]
+        checks = [x[k] == (restrict(y[k], x[k]) if new_fields else y[k]) for k in CHECKS]
         differs |= not (equal and all(checks))
         print(f"{name:8s} {str(equal):>12s} {diff:11.3g} " + " ".join(f"{'same' if c else 'DIFF':>8s}" for c in checks))
         for k, c in zip(CHECKS, checks):
@@ -132,11 +142,12 @@ def main() -> None:
     p = sub.add_parser("compare", help="exit 1 unless two results folders hold the same numbers")
     p.add_argument("a", type=Path)
     p.add_argument("b", type=Path)
+    p.add_argument("--new-fields", action="store_true", help="B may add fields; every field of A must be equal")
     args = parser.parse_args()
     if args.command == "run":
         run(args.checkout, args.out)
     else:
-        sys.exit(compare(args.a, args.b))
+        sys.exit(compare(args.a, args.b, args.new_fields))
 
 
 if __name__ == "__main__":
