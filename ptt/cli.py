@@ -266,7 +266,7 @@ def prompts_show(prompt):
 
 @prompts.command("flatten", cls=PttCommand)
 @options(FlattenConfig, ("mixture", "output_dir", "task", *DATA, "train_file", "text_field", "label_field",
-                         "eval_batch_size", "precision", "ds_config"), required=("mixture", "output_dir"))
+                         "eval_batch_size", "precision", "ds_config", "overwrite"), required=("mixture", "output_dir"))
 def prompts_flatten(local_rank, **kwargs):
     """Export an attention mixture as one plain prompt: its prompt averaged over the task's training inputs."""
     from ptt.commands import flatten as command

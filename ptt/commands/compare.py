@@ -10,7 +10,7 @@ from typing import Any
 
 from ptt.commands import train as train_command
 from ptt.config import CompareConfig, TrainConfig
-from ptt.config.arms import Arm, baseline_arm, run_names
+from ptt.config.arms import HELP, Arm, baseline_arm, run_names
 from ptt.errors import PttError
 from ptt.families.loading import hidden_size, load_config, local_path, require_hidden
 from ptt.runtime import dist
@@ -26,6 +26,10 @@ STARTS = "starts"  # prompts the report's arms start from (averaged, recycled), 
 def run(cfg: CompareConfig) -> dict[str, Any]:
     """Train every arm for seeds cfg.seed .. cfg.seed + cfg.seeds - 1; write the report."""
     arms = cfg.arm_list()
+    for arm in arms:  # a path that is not there is named before anything else is inferred from the arms
+        if arm.path is not None and not Path(arm.path).exists():
+            what = "library folder" if arm.kind in ("auto", "avg", "mix") else "prompt artifact"
+            raise PttError(f"--arms {arm.spec}: {arm.path} does not exist; give a {what} ({HELP})")
     baseline = baseline_arm(arms, cfg.baseline_arm)
     backbone = cfg.backbone or inferred_backbone(arms)
     hidden = hidden_size(load_config(backbone))
@@ -35,7 +39,7 @@ def run(cfg: CompareConfig) -> dict[str, Any]:
             check_prompt(arm, base, hidden)
     out, names = Path(cfg.output_dir), run_names(arms)
     dist.init()
-    rankings: dict[str, dict] = {}  # one ranking per library, shared by its auto and avg arms
+    rankings: dict[tuple, dict] = {}  # one ranking per library, shared by its auto and avg arms
     starts = {arm.spec: prepare_start(arm, base, out, names[arm.spec], rankings) for arm in arms}
     metric = metric_name(base.task)
     curves: dict[str, list] = {a.spec: [] for a in arms}
@@ -75,7 +79,7 @@ def inferred_backbone(arms: list[Arm]) -> str:
             found = find_artifacts(Path(arm.path)) if Path(arm.path).is_dir() else []
             if found:
                 return backbone_id(load_prompt(found[0], flag="--arms")[1])
-    raise PttError("--backbone: no from:/auto:/avg: arm names a prompt of the target backbone; pass --backbone")
+    raise PttError("--backbone: no from:/auto:/avg:/mix: arm names a prompt of the target backbone; pass --backbone")
 
 
 def inferred_length(arms: list[Arm], default: int) -> int:
@@ -113,9 +117,10 @@ def prepare_start(arm: Arm, base: TrainConfig, out: Path, name: str, rankings: d
                 "start": {"mixture": arm.path, "sources": [{"path": c["path"], "task": c["task"]} for c in usable]}}
     target = out / STARTS / name
     if arm.kind in ("auto", "avg"):
-        if arm.path not in rankings:  # strict: a library of other backbones or lengths is refused, not filtered
-            rankings[arm.path] = rank_library(arm.path, base, length=base.prompt_length, strict=True)
-        selection = rankings[arm.path]
+        key = (arm.path, arm.kind == "avg")  # avg combines prompts: a library of others is refused, not filtered
+        if key not in rankings:
+            rankings[key] = rank_library(arm.path, base, length=base.prompt_length, strict=key[1])
+        selection = rankings[key]
         if dist.is_main():
             atomic_write_json(out / STARTS / f"{name}.selection.json", selection)
         if arm.kind == "auto":

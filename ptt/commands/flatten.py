@@ -12,12 +12,13 @@ from ptt.config import FlattenConfig
 from ptt.core.encode import collate
 from ptt.core.tasks import get_task
 from ptt.runtime import dist
-from ptt.runtime.artifacts import save_prompt
+from ptt.runtime.artifacts import check_output_dir, save_prompt
 from ptt.scoring import config_for_artifact, open_scorer
 from ptt.transfer.mixture import load_mixture, mean_prompt
 
 
 def run(cfg: FlattenConfig) -> dict[str, Any]:
+    check_output_dir(cfg.output_dir, cfg.overwrite)
     module, meta = load_mixture(cfg.mixture, flag="--mixture")
     task = get_task(cfg.task or meta.get("task"))
     scorer = open_scorer(config_for_artifact(meta, cfg), meta["length"], prompt_module=module)
@@ -35,7 +36,7 @@ def run(cfg: FlattenConfig) -> dict[str, Any]:
         prompt = mean_prompt(mixture, batches())
     finally:
         scorer.close()
-    info = {"init": "mixture_mean", "mixture": str(cfg.mixture), "mixture_sha256": meta["sha256"],
+    info = {"init": "mixture_mean", "mixture": str(Path(cfg.mixture).resolve()), "mixture_sha256": meta["sha256"],
             "task": task.name, "inputs": len(rows), "sources": meta["sources"]}
     if dist.is_main():
         save_prompt(Path(cfg.output_dir), prompt, {

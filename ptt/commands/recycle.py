@@ -7,17 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from ptt.config import RecycleConfig
-from ptt.errors import PttError
 from ptt.families import resolve_family
 from ptt.families.loading import load_config, local_path
-from ptt.runtime.artifacts import META_FILE, load_prompt, save_prompt
+from ptt.runtime.artifacts import check_output_dir, load_prompt, save_prompt
 from ptt.transfer.recycle import recycle_artifact
 
 
 def run(cfg: RecycleConfig) -> dict[str, Any]:
     out = Path(cfg.output_dir)
-    if (out / META_FILE).exists() and not cfg.overwrite:
-        raise PttError(f"--output-dir {out}: already holds a prompt artifact; pass --overwrite or another folder")
+    check_output_dir(out, cfg.overwrite)
     meta = load_prompt(cfg.prompt)[1]
     config = load_config(cfg.target_backbone)
     family = resolve_family(config, None, cfg.target_backbone).name

@@ -44,6 +44,8 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     """
     run_dir = cfg.run_dir()
     check_run_dir(run_dir, cfg.resume, cfg.overwrite)
+    if cfg.init_from and not library_start(cfg.init_from) and Path(cfg.init_from).exists():
+        cfg = replace(cfg, init_from=str(Path(cfg.init_from).resolve()))  # the run folder resumes from anywhere
     changes: dict[str, list] = {}
     if cfg.resume:
         cfg, changes = resumed_config(cfg, run_dir)
@@ -117,7 +119,7 @@ def library_start_plan(cfg: TrainConfig, plan, run_dir: Path):
         source = prompt_from_artifact(cfg.init_from, plan.frozen.hidden, cfg.prompt_length, cfg.backbone)
         return cfg, replace(plan, cfg=cfg, source=source), selection
     tensor, made = average_top(selection, k)
-    selection["choice"] = str(run_dir / AVERAGE_DIR)
+    selection["choice"] = str((run_dir / AVERAGE_DIR).resolve())
     selection["average"] = made
     cfg = replace(cfg, init_from=selection["choice"])
     info = {"init": "from", "source": selection["choice"], "source_task": None, "source_backbone": cfg.backbone,

@@ -147,6 +147,8 @@ class FlattenConfig(ScoreConfig):
     """Where the plain prompt artifact goes."""
     task: str | None = None
     """Task whose training inputs are averaged over (default: the mixture's own task)."""
+    overwrite: bool = False
+    """Replace what is already in --output-dir."""
 
     def __post_init__(self):
         ScoreConfig.__post_init__(self)

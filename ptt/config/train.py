@@ -176,6 +176,9 @@ class TrainConfig(ScoreConfig):
             raise PttError(f"--warmup-steps {self.warmup_steps}: must be >= 0")
         if self.eval_every > self.max_steps:
             raise PttError(f"--eval-every {self.eval_every}: larger than --max-steps {self.max_steps}; lower it")
+        if self.library and not self.init_from:
+            raise PttError(f"--library {self.library}: used only with --init-from auto or avg[:K]; add one of them or "
+                           "drop --library")
         if library_start(self.init_from) and not self.library:
             raise PttError(f"--init-from {self.init_from}: needs --library DIR (a folder of prompt artifacts to choose "
                            "from)")

@@ -98,6 +98,9 @@ def load_prompt(path: str | Path, flag: str = "--prompt") -> tuple[torch.Tensor,
 
 def _artifact_dir(path: Path, flag: str) -> Path:
     directory = path.parent if path.name in (TENSOR_FILE, META_FILE) else path
+    if (directory / MIXTURE_META).is_file() and not (directory / META_FILE).is_file():
+        raise PttError(f"{flag} {path}: holds an attention mixture, not a plain prompt; `ptt prompts flatten --mixture "
+                       f"{path} --output-dir OUT` makes one (ptt eval and ptt transfer eval score the mixture itself)")
     if not (directory / META_FILE).is_file() or not (directory / TENSOR_FILE).is_file():
         raise PttError(
             f"{flag} {path}: no prompt artifact there (expected {TENSOR_FILE} and {META_FILE}); "
@@ -116,6 +119,18 @@ def find_artifacts(directory: str | Path) -> list[Path]:
     sorted by path."""
     root = Path(directory)
     return sorted(p.parent for p in root.rglob(META_FILE) if (p.parent / TENSOR_FILE).is_file())
+
+
+def check_output_dir(path: str | Path, overwrite: bool, flag: str = "--output-dir") -> None:
+    """Refuse a folder that already holds anything (a run, another artifact) unless --overwrite, and never replace
+    a run folder (it holds config.json) with a single artifact."""
+    folder = Path(path)
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    if (folder / "config.json").exists():
+        raise PttError(f"{flag} {path}: a run folder; write the artifact into a folder of its own")
+    if not overwrite:
+        raise PttError(f"{flag} {path}: not empty; pass --overwrite to replace what is there, or another folder")
 
 
 def find_mixtures(directory: str | Path) -> list[Path]:

@@ -57,6 +57,8 @@ def candidates(library: str, task: str, target_id: str, length: int | None = Non
             reason = "same task as the target"
         elif not reason and not meta.get("task"):
             reason = "no task (a start made from other prompts, not a trained source)"
+        elif not reason and any(u["sha256"] == entry["sha256"] for u in usable):
+            reason = "the same prompt as another source (equal sha256)"
         (skipped if reason else usable).append({**entry, "reason": reason} if reason else entry)
     if not usable:
         raise PttError(f"{flag} {library}: no usable source prompt for --task {task} on {target_id} "

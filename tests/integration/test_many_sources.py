@@ -55,6 +55,23 @@ def test_init_from_avg_starts_from_the_mean_of_the_top_k_and_records_them(tiny_m
                                   "--library", str(lib2), "--sample", "8", "--max-length", "24"])
     assert r.exit_code == 0, r.output
     assert "avg-start" in r.output and "no task (a start made from other prompts" in r.output
+    shutil.copytree(library / "mr", lib2 / "mr-copy")  # the same prompt twice is one source
+    r = CliRunner().invoke(main, ["transfer", "rank", "--task", "laptop", "--backbone", tiny_models["bert"],
+                                  "--library", str(lib2), "--sample", "8", "--max-length", "24"])
+    assert "the same prompt as another source" in r.output, r.output
+
+
+def test_an_averaged_run_resumes_from_another_working_directory(tiny_models, library, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(main, ["train", "--backbone", tiny_models["bert"], "--task", "laptop", "--init-from",
+                                  "avg:2", "--library", str(library), *TRAIN, "--output-dir", "run"])
+    assert r.exit_code == 0, r.output
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    r = CliRunner().invoke(main, ["train", "--output-dir", str(out), "--resume", "--max-steps", "4"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "summary.json").read_text())["steps"] == 4
 
 
 def test_auto_and_avg_arms_rank_once_and_start_every_seed_from_the_same_prompt(tiny_models, library, tmp_path):
@@ -100,4 +117,7 @@ def test_library_start_bad_input(tiny_models, library, tmp_path):
     assert_clean_error(inv(*cmp, "--arms", "random,bogus"), "--arms", "bogus", "from:PATH")
     assert_clean_error(inv(*cmp, "--arms", "random,vocab", "--source", str(library / "sst2")), "--arms/--source")
     assert_clean_error(inv(*cmp, "--arms", "random,vocab", "--baseline-arm", "labels"), "--baseline-arm")
+    assert_clean_error(inv(*cmp[:-2], "--output-dir", str(tmp_path / "cmp"), "--arms", f"random,avg:{library}:x"),
+                       f"{library}:x does not exist", "avg:LIB[:K]")
+    assert_clean_error(inv("train", *common, "--library", str(library)), "--library", "--init-from auto")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -148,6 +148,14 @@ def test_plain_export_equals_the_mixture_averaged_over_the_training_inputs(mix_r
                                   str(tmp_path / "plain")])
     assert r.exit_code == 0, r.output
     plain, meta = load_prompt(tmp_path / "plain")
+    again = CliRunner().invoke(main, ["prompts", "flatten", "--mixture", str(mix_run / "best"), "--output-dir",
+                                      str(tmp_path / "plain")])
+    assert_clean_error(again, "--output-dir", "not empty", "--overwrite")
+    into_run = CliRunner().invoke(main, ["prompts", "flatten", "--mixture", str(mix_run / "best"), "--output-dir",
+                                         str(mix_run), "--overwrite"])
+    assert_clean_error(into_run, "a run folder")
+    assert_clean_error(CliRunner().invoke(main, ["prompts", "show", str(mix_run / "best")]), "attention mixture",
+                       "prompts flatten")
     assert meta["init"]["init"] == "mixture_mean" and meta["init"]["inputs"] == 24
     module, mmeta = load_mixture(mix_run / "best")
     cfg = EvalConfig(prompt="-", backbone=mmeta["backbone"], max_length=mmeta["max_length"], max_train_examples=24,
