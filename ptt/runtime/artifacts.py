@@ -121,6 +121,27 @@ def find_artifacts(directory: str | Path) -> list[Path]:
     return sorted(p.parent for p in root.rglob(META_FILE) if (p.parent / TENSOR_FILE).is_file())
 
 
+def state_sha256(state: dict[str, torch.Tensor]) -> str:
+    """One hash over a folder's named tensors (name order, flattened): projectors and mixtures vouch with it."""
+    return tensor_sha256(torch.cat([state[k].flatten() for k in sorted(state)]))
+
+
+def load_checked_state(directory: str | Path, meta_file: str, tensor_file: str, flag: str,
+                       hint: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """(json meta, tensors) of a folder whose meta vouches for its tensors by `state_sha256`; unreadable files or a
+    checksum mismatch are one-line errors (hint: how to get a good folder)."""
+    d = Path(directory)
+    try:
+        meta = json.loads((d / meta_file).read_text())
+        state = load_file(str(d / tensor_file))
+    except (OSError, ValueError, SafetensorError) as e:
+        raise PttError(f"{flag} {directory}: unreadable ({e}); {hint}")
+    if not isinstance(meta, dict) or state_sha256(state) != meta.get("sha256"):
+        raise PttError(f"{flag} {directory}: checksum mismatch between {tensor_file} and {meta_file}; the files are "
+                       f"corrupt; {hint}")
+    return meta, state
+
+
 def check_output_dir(path: str | Path, overwrite: bool, flag: str = "--output-dir") -> None:
     """Refuse a folder that already holds anything (a run, another artifact) unless --overwrite, and never replace
     a run folder (it holds config.json) with a single artifact."""

@@ -14,19 +14,16 @@ sha256, checked on load; backbone, task, metrics). Shapes: B batch, T tokens, L 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 
 from ptt.errors import PttError
-from ptt.runtime.artifacts import MIXTURE_META, atomic_write_json, atomic_write_tensors, load_prompt, tensor_sha256
+from ptt.runtime.artifacts import (MIXTURE_META, atomic_write_json, atomic_write_tensors, load_checked_state,
+                                   load_prompt, state_sha256)
 
 MIXTURE_FILE = "mixture.safetensors"
 FORMAT = "ptt-mixture-v1"
@@ -65,15 +62,6 @@ class MixturePrompt(nn.Module):
         return self.target.unsqueeze(0) + torch.einsum("bs,slh->blh", a, stack)
 
 
-def mixture_checksum(state: dict[str, torch.Tensor]) -> str:
-    """sha256 over the named tensors (name order), each as its fp32 bytes."""
-    h = hashlib.sha256()
-    for name in sorted(state):
-        h.update(name.encode())
-        h.update(tensor_sha256(state[name].float().contiguous()).encode())
-    return h.hexdigest()
-
-
 def save_mixture(directory: str | Path, state: dict[str, torch.Tensor], sources: Sequence[dict[str, Any]],
                  meta: dict[str, Any]) -> Path:
     """Tensors first, then the json that vouches for them (sources: [{path, task, sha256}])."""
@@ -86,7 +74,7 @@ def save_mixture(directory: str | Path, state: dict[str, torch.Tensor], sources:
         **meta, "format": FORMAT, "length": target.shape[0], "hidden_size": target.shape[1],
         "rank": tensors["down.weight"].shape[0], "sources": [{k: s[k] for k in ("path", "task", "sha256")}
                                                              for s in sources],
-        "sha256": mixture_checksum(tensors)})
+        "sha256": state_sha256(tensors)})
     return directory
 
 
@@ -96,19 +84,12 @@ def is_mixture(path: str | Path) -> bool:
 
 def load_mixture(path: str | Path, flag: str = "--prompt") -> tuple[MixturePrompt, dict[str, Any]]:
     """The mixture module (fp32, CPU) and its meta; a missing or changed source, or corrupt files, are refused."""
-    directory = Path(path)
-    try:
-        meta = json.loads((directory / MIXTURE_META).read_text())
-        state = load_file(str(directory / MIXTURE_FILE))
-    except (OSError, ValueError, SafetensorError) as e:
-        raise PttError(f"{flag} {path}: unreadable mixture artifact ({e}); point to a folder written by a mixture run")
+    meta, state = load_checked_state(path, MIXTURE_META, MIXTURE_FILE, flag,
+                                     "point to a folder written by a mixture run (its best/ or last/)")
     missing = [k for k in ("sha256", "sources", "rank", "length", "hidden_size") if k not in meta]
     if missing or "target" not in state:
         raise PttError(f"{flag} {path}: {MIXTURE_META} lacks {', '.join(missing) or 'the target tensor'}; the artifact "
                        "is incomplete, point to a folder written by a mixture run")
-    if meta.get("sha256") != mixture_checksum(state):
-        raise PttError(f"{flag} {path}: checksum mismatch between {MIXTURE_FILE} and {MIXTURE_META}; the file is "
-                       "corrupt")
     tensors = checked_sources(meta["sources"], f"{flag} {path}")
     module = MixturePrompt(torch.stack(tensors), state["target"], rank=meta["rank"])
     module.load_state_dict(state, strict=False)  # the sources are a non-persistent buffer

@@ -7,17 +7,14 @@ projector artifact live here; task tuning runs through `ptt.training` (see `ptt.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 
 from ptt.errors import PttError
-from ptt.runtime.artifacts import atomic_write_json, atomic_write_tensors, tensor_sha256
+from ptt.runtime.artifacts import atomic_write_json, atomic_write_tensors, load_checked_state, state_sha256
 
 MODES = ("token", "flat")
 
@@ -108,11 +105,6 @@ def fit_distance(projector: Projector, src: dict[str, torch.Tensor], tgt: dict[s
 WEIGHTS, META = "projector.safetensors", "projector.json"
 
 
-def state_sha256(state: dict[str, torch.Tensor]) -> str:
-    """One hash over every projector tensor, in name order."""
-    return tensor_sha256(torch.cat([state[k].flatten() for k in sorted(state)]))
-
-
 def save_projector(output_dir, shape: ProjectorShape, state: dict[str, torch.Tensor], meta: dict) -> None:
     """projector.safetensors, then projector.json vouching for it (shape, checksum, `meta`)."""
     out = Path(output_dir)
@@ -123,14 +115,7 @@ def save_projector(output_dir, shape: ProjectorShape, state: dict[str, torch.Ten
 
 
 def load_projector(directory) -> tuple[Projector, dict]:
-    d = Path(directory)
-    try:
-        meta = json.loads((d / META).read_text())
-        state = load_file(str(d / WEIGHTS))
-    except (OSError, ValueError, SafetensorError) as e:
-        raise PttError(f"--projector {directory}: not a readable projector folder ({e}); run `ptt transfer project fit`")
-    if state_sha256(state) != meta.get("sha256"):
-        raise PttError(f"--projector {directory}: checksum mismatch; the projector files are corrupt")
+    meta, state = load_checked_state(directory, META, WEIGHTS, "--projector", "run `ptt transfer project fit`")
     projector = Projector(ProjectorShape(**meta["shape"]))
     projector.load_state_dict(state)
     return projector, meta

@@ -139,7 +139,10 @@ def test_a_changed_or_missing_source_is_refused(mix_run, library, tmp_path):
     assert_clean_error(CliRunner().invoke(main, ["eval", "--prompt", str(run / "best")]), "mr", "is missing")
     tensors = run / "last" / MIXTURE_FILE
     tensors.write_bytes(tensors.read_bytes()[:100])  # truncated
-    assert_clean_error(CliRunner().invoke(main, ["eval", "--prompt", str(run / "last")]), "unreadable mixture")
+    assert_clean_error(CliRunner().invoke(main, ["eval", "--prompt", str(run / "last")]), "unreadable", "mixture run")
+    meta["sha256"] = "0" * 64  # a json that no longer vouches for its tensors
+    meta_path.write_text(json.dumps(meta))
+    assert_clean_error(CliRunner().invoke(main, ["eval", "--prompt", str(run / "best")]), "checksum mismatch")
 
 
 def test_plain_export_equals_the_mixture_averaged_over_the_training_inputs(mix_run, tmp_path):
