@@ -22,7 +22,8 @@ from ptt.core.tasks import TaskSpec
 from ptt.errors import PttError
 from ptt.families import resolve_family
 from ptt.families.base import Family, label_token_ids
-from ptt.families.loading import hidden_size, load_config, load_frozen, load_tokenizer, max_positions
+from ptt.families.loading import (hidden_size, load_config, load_frozen, load_tokenizer, local_path,
+                                  max_positions)
 from ptt.runtime import dist, zero
 from ptt.runtime.deepspeed import default_ds_config, load_ds_config, resolve_ds_config, resolve_precision
 
@@ -80,6 +81,15 @@ def load_weights(frozen: Frozen, seed: int) -> Frozen:
     frozen.zero_ref = zero.build_context(frozen.ds_config)
     frozen.module = load_frozen(frozen.name, frozen.family.load_class(), frozen.dtype)
     return frozen
+
+
+def made_prompt_meta(backbone: str, *, max_length: int, init: dict[str, Any], task: str | None = None) -> dict:
+    """prompt.json fields of a prompt made for `backbone` rather than trained on it (an averaged or recycled start):
+    step 0, no metrics, `init` saying what it was made of."""
+    config = load_config(backbone)
+    return {"backbone": backbone, "backbone_path": local_path(backbone),
+            "family": resolve_family(config, None, backbone).name, "task": task, "step": 0, "metrics": {},
+            "init": init, "max_length": max_length, "model_type": config.model_type, "format": "ptt-prompt-v1"}
 
 
 def quiet_libraries() -> None:

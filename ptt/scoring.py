@@ -18,7 +18,7 @@ import torch
 from ptt.config import ScoreConfig
 from ptt.backbone import Frozen, PromptModel, initial_prompt, load_weights, resolve_backbone
 from ptt.core.encode import collate, encode_split
-from ptt.core.metrics import classification_report
+from ptt.core.metrics import argmax_rows, classification_report
 from ptt.core.prompt import SoftPrompt
 from ptt.core.textmetrics import compute_generation
 from ptt.core.order import by_length, eval_shard
@@ -104,7 +104,7 @@ class Scorer:
     def predict(self, rows: list[dict], labels: LabelSpec, prompt: torch.Tensor | None = None,
                 use_prompt: bool = True) -> list[int]:
         """Predicted label index of every row (the first of tied scores, as torch.argmax)."""
-        return [max(range(len(s)), key=s.__getitem__) for s in self.classify(rows, labels, prompt, use_prompt)]
+        return argmax_rows(self.classify(rows, labels, prompt, use_prompt))
 
     def lm_loss(self, batch: dict[str, torch.Tensor], prompt: torch.Tensor | None = None) -> torch.Tensor:
         """Mean teacher-forced loss over the batch's target tokens (generation tasks), through the runner."""

@@ -8,14 +8,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ptt.backbone import made_prompt_meta
 from ptt.commands import train as train_command
 from ptt.config import CompareConfig, TrainConfig
 from ptt.config.arms import HELP, Arm, baseline_arm, run_names
 from ptt.errors import PttError
-from ptt.families.loading import hidden_size, load_config, local_path, require_hidden
+from ptt.families.loading import hidden_size, load_config, require_hidden
 from ptt.runtime import dist
 from ptt.runtime.artifacts import atomic_write_json, backbone_id, find_artifacts, load_prompt, save_prompt
-from ptt.transfer.comparison import Target, build_report, metric_name, write_report
+from ptt.transfer.comparison import Target, build_report, metric_name, read_rows, write_report
 from ptt.transfer.curves import mean_std
 from ptt.transfer.recycle import recycle_artifact
 from ptt.transfer.selection import average_top, candidates, rank_library
@@ -28,7 +29,7 @@ def run(cfg: CompareConfig) -> dict[str, Any]:
     arms = cfg.arm_list()
     for arm in arms:  # a path that is not there is named before anything else is inferred from the arms
         if arm.path is not None and not Path(arm.path).exists():
-            what = "library folder" if arm.kind in ("auto", "avg", "mix") else "prompt artifact"
+            what = "library folder" if arm.kind in LIBRARY_ARMS else "prompt artifact"
             raise PttError(f"--arms {arm.spec}: {arm.path} does not exist; give a {what} ({HELP})")
     baseline = baseline_arm(arms, cfg.baseline_arm)
     backbone = cfg.backbone or inferred_backbone(arms)
@@ -69,38 +70,47 @@ def run(cfg: CompareConfig) -> dict[str, Any]:
     return report
 
 
+LIBRARY_ARMS = ("auto", "avg", "mix")
+
+
+def first_prompt(arms: list[Arm], kinds: tuple[str, ...]) -> tuple[Any, dict] | None:
+    """(tensor, meta) of the first prompt the arms name: a from:/recycle: prompt among `kinds` first, else the first
+    artifact of the first library arm's folder; None when no arm names one."""
+    for arm in arms:
+        if arm.kind in kinds:
+            return load_prompt(arm.path, flag="--arms")
+    for arm in arms:
+        found = find_artifacts(Path(arm.path)) if arm.kind in LIBRARY_ARMS and Path(arm.path).is_dir() else []
+        if found:
+            return load_prompt(found[0], flag="--arms")
+    return None
+
+
 def inferred_backbone(arms: list[Arm]) -> str:
     """The backbone of the first from: prompt, else of the first library's first prompt."""
-    for arm in arms:
-        if arm.kind == "from":
-            return backbone_id(load_prompt(arm.path, flag="--arms")[1])
-    for arm in arms:
-        if arm.kind in ("auto", "avg", "mix"):
-            found = find_artifacts(Path(arm.path)) if Path(arm.path).is_dir() else []
-            if found:
-                return backbone_id(load_prompt(found[0], flag="--arms")[1])
-    raise PttError("--backbone: no from:/auto:/avg:/mix: arm names a prompt of the target backbone; pass --backbone")
+    found = first_prompt(arms, ("from",))
+    if found is None:
+        raise PttError("--backbone: no from:/auto:/avg:/mix: arm names a prompt of the target backbone; pass "
+                       "--backbone")
+    return backbone_id(found[1])
 
 
 def inferred_length(arms: list[Arm], default: int) -> int:
     """The length of the first prompt an arm names (from:, recycle:, else a library's first), else --prompt-length."""
-    for arm in arms:
-        if arm.kind in ("from", "recycle"):
-            return load_prompt(arm.path, flag="--arms")[0].shape[0]
-    for arm in arms:
-        if arm.kind in ("auto", "avg", "mix") and Path(arm.path).is_dir():
-            found = find_artifacts(Path(arm.path))
-            if found:
-                return load_prompt(found[0], flag="--arms")[0].shape[0]
-    return default
+    found = first_prompt(arms, ("from", "recycle"))
+    return default if found is None else found[0].shape[0]
+
+
+def require_length(arm: Arm, length: int, base: TrainConfig) -> None:
+    if length != base.prompt_length:
+        raise PttError(f"--arms {arm.spec}: prompt length {length}, but the comparison trains prompts of "
+                       f"length {base.prompt_length}; compare prompts of one length")
 
 
 def check_prompt(arm: Arm, base: TrainConfig, hidden: int) -> None:
     tensor, meta = load_prompt(arm.path, flag="--arms")
     require_hidden(tensor, meta, arm.path, base.backbone, hidden, f"--arms {arm.spec}")
-    if tensor.shape[0] != base.prompt_length:
-        raise PttError(f"--arms {arm.spec}: prompt length {tensor.shape[0]}, but the comparison trains prompts of "
-                       f"length {base.prompt_length}; compare prompts of one length")
+    require_length(arm, tensor.shape[0], base)
 
 
 def prepare_start(arm: Arm, base: TrainConfig, out: Path, name: str, rankings: dict[str, dict]) -> dict[str, Any]:
@@ -111,8 +121,8 @@ def prepare_start(arm: Arm, base: TrainConfig, out: Path, name: str, rankings: d
     if arm.kind == "from":
         return {"init": base.init, "init_from": arm.path, "start": None}
     if arm.kind == "mix":  # its sources are checked here, before any arm trains
-        usable, _ = candidates(arm.path, base.task, local_path(base.backbone) or base.backbone, base.prompt_length,
-                               strict=True, flag=f"--arms {arm.spec}")
+        usable, _ = candidates(arm.path, base.task, base.backbone, base.prompt_length, strict=True,
+                               flag=f"--arms {arm.spec}")
         return {"init": base.init, "init_from": None, "mixture": arm.path,
                 "start": {"mixture": arm.path, "sources": [{"path": c["path"], "task": c["task"]} for c in usable]}}
     target = out / STARTS / name
@@ -132,26 +142,19 @@ def prepare_start(arm: Arm, base: TrainConfig, out: Path, name: str, rankings: d
         if dist.is_main():
             try:
                 tensor, info = recycle_artifact(arm.path, base.backbone, flag=f"--arms {arm.spec}")
-                save_prompt(target, tensor, start_meta(base, info))
+                save_prompt(target, tensor, made_prompt_meta(base.backbone, max_length=base.max_length, init=info))
             except PttError as e:
                 error = str(e.message)
         error = dist.all_gather_objects(error)[0]
         if error:
             raise PttError(error)
         tensor, meta = load_prompt(target, flag=f"--arms {arm.spec}")
-        if tensor.shape[0] != base.prompt_length:
-            raise PttError(f"--arms {arm.spec}: prompt length {tensor.shape[0]}, but the comparison trains prompts of "
-                           f"length {base.prompt_length}; compare prompts of one length")
+        require_length(arm, tensor.shape[0], base)
         return {"init": base.init, "init_from": str(target), "start": meta["init"]}
     if dist.is_main():
-        save_prompt(target, tensor, start_meta(base, info))
+        save_prompt(target, tensor, made_prompt_meta(base.backbone, max_length=base.max_length, init=info))
     dist.barrier()
     return {"init": base.init, "init_from": str(target), "start": info}
-
-
-def start_meta(base: TrainConfig, info: dict[str, Any]) -> dict[str, Any]:
-    return {"backbone": base.backbone, "backbone_path": local_path(base.backbone), "task": None, "step": 0,
-            "metrics": {}, "init": info, "max_length": base.max_length, "format": "ptt-prompt-v1"}
 
 
 def arm_config(base: TrainConfig, start: dict[str, Any], seed: int, name: str, out: Path) -> TrainConfig:
@@ -159,12 +162,6 @@ def arm_config(base: TrainConfig, start: dict[str, Any], seed: int, name: str, o
     return replace(base, seed=seed, init=start["init"], init_from=start["init_from"], mixture=start.get("mixture"),
                    library=None,
                    output_dir=str(out / "runs" / name), tb_dir=str(out / "tb" / name), resume=False, overwrite=True)
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """A run's metrics.jsonl rows (every rank reads rank 0's file after a barrier)."""
-    dist.barrier()
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def legacy_source(arms: list[Arm], starts) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from ptt.config import TrainConfig
 from ptt.config.train import library_start
-from ptt.core.metrics import majority_class
+from ptt.core.metrics import majority_record
 from ptt.errors import PttError
 from ptt.families.loading import local_path
 from ptt.runtime import dist
@@ -31,7 +31,7 @@ from ptt.runtime.resume import load_state, newest_step, resume_changes, save_sta
 from ptt.runtime.rundir import append_metrics, check_run_dir, clear_run_dir, truncate_metrics, versions
 from ptt.runtime.tb import TBWriter
 from ptt.training import Trainer, build_trainer, plan_trainer, prompt_from_artifact
-from ptt.backbone import initial_prompt
+from ptt.backbone import initial_prompt, made_prompt_meta
 from ptt.transfer.mixture import DEFAULT_RANK, MixturePrompt, checked_sources, save_mixture
 from ptt.transfer.selection import average_top, candidates, rank_library
 
@@ -64,11 +64,8 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
             if selection is not None and dist.is_main():
                 atomic_write_json(run_dir / "selection.json", selection)
                 if "average" in selection:  # the start itself, so that the folder alone reproduces the run
-                    save_prompt(run_dir / AVERAGE_DIR, plan.source[0], {
-                        "backbone": cfg.backbone, "backbone_path": local_path(cfg.backbone),
-                        "family": plan.frozen.family.name, "task": None, "step": 0, "init": selection["average"],
-                        "max_length": cfg.max_length, "model_type": plan.frozen.config.model_type,
-                        "format": "ptt-prompt-v1"})
+                    save_prompt(run_dir / AVERAGE_DIR, plan.source[0],
+                                made_prompt_meta(cfg.backbone, max_length=cfg.max_length, init=selection["average"]))
                 tqdm.write(f"--init-from {selection['start']}: {selection['choice']} ({selection['criterion']})")
             state = resume(trainer, run_dir) if cfg.resume else fresh_state()
             write_run_files(trainer, run_dir, state, changes)
@@ -91,8 +88,7 @@ def mixture_module(cfg: TrainConfig, plan, run_dir: Path):
         entries = json.loads((run_dir / "config.json").read_text())["init"]["sources"]
         tensors = checked_sources(entries, f"--mixture {cfg.mixture}")
     else:
-        usable, _ = candidates(cfg.mixture, cfg.task, local_path(cfg.backbone) or cfg.backbone, cfg.prompt_length,
-                               strict=True, flag="--mixture")
+        usable, _ = candidates(cfg.mixture, cfg.task, cfg.backbone, cfg.prompt_length, strict=True, flag="--mixture")
         entries = [{"path": c["path"], "task": c["task"], "sha256": c["sha256"]} for c in usable]
         tensors = [c["tensor"] for c in usable]
 
@@ -253,9 +249,7 @@ def record_baseline(trainer: Trainer, run_dir, tb) -> None:
     tb.scalars(0, {f"baseline/no_prompt_{k}": v for k, v in metrics.items()})
     floors: dict[str, Any] = {"no_prompt": metrics}
     if view.task.kind == "classification":  # what answering the commonest eval label scores: the prior's level
-        label, share = majority_class([r["label"] for r in view.eval_rows])
-        floors["majority_class"] = {"label": view.task.label_names[label] if label is not None else None,
-                                    "accuracy": share}
+        floors["majority_class"] = majority_record([r["label"] for r in view.eval_rows], view.task.label_names)
     if dist.is_main():
         atomic_write_json(run_dir / "baseline.json", floors)
         tqdm.write(f"no-prompt baseline: {json.dumps(metrics)}")

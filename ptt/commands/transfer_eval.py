@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ptt.config import TransferEvalConfig
-from ptt.core.metrics import majority_class
+from ptt.core.metrics import majority_record
 from ptt.core.tasks import get_task
 from ptt.errors import PttError
 from ptt.runtime import dist
@@ -46,7 +46,8 @@ def run(cfg: TransferEvalConfig) -> dict[str, Any]:
                 scores[RANDOM_ROW][task.name] = scorer.evaluate(task, init)
             for label, src in zip(rows, sources):
                 scores[label][task.name] = scorer.evaluate(task, src["tensor"])
-        majority = {t.name: majority_class_of(t, scorer.rows(t, "eval")) for t in tasks if t.kind == "classification"}
+        majority = {t.name: majority_record([r["label"] for r in scorer.rows(t, "eval")], t.label_names)
+                    for t in tasks if t.kind == "classification"}
     finally:
         scorer.close()
     for label, (module, _, _) in zip(rows[len(sources):], mixtures):  # a mixture is its own prompt module
@@ -61,8 +62,3 @@ def run(cfg: TransferEvalConfig) -> dict[str, Any]:
         write_matrix(result, Path(cfg.output_dir))
     return result
 
-
-def majority_class_of(task, rows: list[dict]) -> dict[str, Any]:
-    """The commonest gold label of `rows` and the accuracy of always answering it."""
-    label, share = majority_class([r["label"] for r in rows])
-    return {"label": None if label is None else task.label_names[label], "accuracy": share}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ptt.config.arms import DEFAULT_K
 from ptt.config.fields import choice, positive
 from ptt.core.tasks import get_task
 from ptt.errors import PttError
@@ -31,7 +32,7 @@ def library_start(init_from: str | None) -> tuple[str, int] | None:
     if init_from == "auto":
         return "auto", 1
     if init_from == "avg":
-        return "avg", 3
+        return "avg", DEFAULT_K
     if init_from and init_from.startswith("avg:"):
         k = init_from[4:]
         if not k.isdigit() or int(k) < 1:

@@ -55,6 +55,17 @@ def majority_class(labels: Sequence[int]) -> tuple[int | None, float]:
     return top, counts[top] / len(labels)
 
 
+def majority_record(labels: Sequence[int], label_names: Sequence[str]) -> dict:
+    """{"label": name of the commonest label, "accuracy": the accuracy of always answering it}."""
+    label, share = majority_class(labels)
+    return {"label": None if label is None else label_names[label], "accuracy": share}
+
+
+def argmax_rows(scores: Sequence[Sequence[float]]) -> list[int]:
+    """Index of each row's highest score (the first of ties, as torch.argmax)."""
+    return [max(range(len(s)), key=s.__getitem__) for s in scores]
+
+
 def top_prediction_share(preds: Sequence[int]) -> float:
     """Share of the most frequent prediction (1.0: the prompt gives one answer to everything)."""
     return majority_class(preds)[1]

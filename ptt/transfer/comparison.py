@@ -47,10 +47,10 @@ def metric_name(task: str) -> str:
     return get_task(task).primary
 
 
-def read_curve(path: Path, metric: str) -> list[tuple[int, float]]:
-    """(step, metric) pairs from a run's metrics.jsonl (every rank reads rank 0's file after a barrier)."""
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """A run's metrics.jsonl rows (every rank reads rank 0's file after a barrier)."""
     dist.barrier()
-    return [(row["step"], row[metric]) for row in map(json.loads, path.read_text().splitlines()) if row]
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def arm_figures(curve, level: float, baseline_best: float) -> dict[str, Any]:

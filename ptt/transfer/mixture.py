@@ -44,22 +44,21 @@ class MixturePrompt(nn.Module):
         self.up = nn.Linear(rank, hidden, bias=False)
         self.norm = nn.LayerNorm(hidden)
 
-    @property
-    def length(self) -> int:
-        return self.sources.shape[1]
+    def stack(self) -> torch.Tensor:
+        """The S sources and the new prompt, [S + 1, L, H]: what the attention chooses among."""
+        return torch.cat([self.sources.to(self.target.dtype), self.target.unsqueeze(0)])
 
-    def weights(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Attention over the S sources and the new prompt [B, S + 1] (rows sum to 1)."""
+    def weights(self, embeds: torch.Tensor, mask: torch.Tensor, stack: torch.Tensor | None = None) -> torch.Tensor:
+        """Attention over the S sources and the new prompt [B, S + 1] (rows sum to 1). stack: `self.stack()`."""
         fill = torch.finfo(embeds.dtype).min
         pooled = embeds.masked_fill(~mask.bool().unsqueeze(-1), fill).amax(dim=1)  # [B, H]
         g = self.norm(self.up(F.silu(self.down(pooled.to(self.target.dtype)))))  # [B, H]
-        keys = torch.cat([self.sources.to(self.target.dtype), self.target.unsqueeze(0)]).amax(dim=1)  # [S + 1, H]
+        keys = (self.stack() if stack is None else stack).amax(dim=1)  # [S + 1, H]
         return torch.softmax(g @ keys.T / keys.shape[-1] ** 0.5, dim=-1)
 
     def forward(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        a = self.weights(embeds, mask)  # [B, S + 1]
-        stack = torch.cat([self.sources.to(self.target.dtype), self.target.unsqueeze(0)])  # [S + 1, L, H]
-        return self.target.unsqueeze(0) + torch.einsum("bs,slh->blh", a, stack)
+        stack = self.stack()
+        return self.target.unsqueeze(0) + torch.einsum("bs,slh->blh", self.weights(embeds, mask, stack), stack)
 
 
 def save_mixture(directory: str | Path, state: dict[str, torch.Tensor], sources: Sequence[dict[str, Any]],

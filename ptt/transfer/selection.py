@@ -16,8 +16,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from ptt.config.train import RANK_CRITERIA
-from ptt.core.metrics import classification_report, gold_log_prob, majority_class
+from ptt.core.metrics import argmax_rows, classification_report, gold_log_prob, majority_record
 from ptt.core.tasks import get_task
 from ptt.errors import PttError
 from ptt.families.loading import local_path
@@ -27,17 +26,16 @@ from ptt.transfer.library import list_library
 from ptt.transfer.paired import average_prompts
 
 DEFAULT_SAMPLE = 256
-DEFAULT_AVERAGE_K = 3
 
 
-def candidates(library: str, task: str, target_id: str, length: int | None = None, strict: bool = False,
+def candidates(library: str, task: str, backbone: str, length: int | None = None, strict: bool = False,
                flag: str = "--library") -> tuple[list[dict], list[dict]]:
-    """(usable candidates, skipped ones with the reason) from the library folder.
+    """(usable candidates, skipped ones with the reason) from the library folder, for `task` on `backbone`.
 
     length: the prompt length a candidate must have (None: the first candidate's). strict: a prompt of another
     backbone or length is an error instead of a skip (for starts that combine several prompts).
     """
-    usable, skipped = [], []
+    target_id, usable, skipped = local_path(backbone) or backbone, [], []
     for row in list_library(library):
         tensor, meta = load_prompt(row["path"], flag=flag)
         # absolute: a mixture or an averaged start names its sources wherever it is used from
@@ -79,7 +77,7 @@ def candidate_metrics(scorer, task, tensor, rows: list[dict]) -> dict[str, float
         return scorer.evaluate(task, tensor, rows=rows)
     scores = scorer.classify(rows, scorer.labels(task), tensor)
     gold = [r["label"] for r in rows]
-    preds = [max(range(len(s)), key=s.__getitem__) for s in scores]
+    preds = argmax_rows(scores)
     return {**classification_report(task.metrics, preds, gold),
             "gold_log_prob": gold_log_prob([log_softmax(s) for s in scores], gold)}
 
@@ -92,9 +90,9 @@ def rank_library(library: str, cfg, sample: int = DEFAULT_SAMPLE, length: int | 
     transfer rank`). length: required prompt length (default: the first candidate's).
     """
     task = get_task(cfg.task)
-    usable, skipped = candidates(library, cfg.task, local_path(cfg.backbone) or cfg.backbone, length, strict)
+    usable, skipped = candidates(library, cfg.task, cfg.backbone, length, strict)
     length = usable[0]["tensor"].shape[0]
-    key = getattr(cfg, "rank_by", RANK_CRITERIA[0]) if task.kind == "classification" else task.primary
+    key = cfg.rank_by if task.kind == "classification" else task.primary
     scorer = open_scorer(cfg, length)
     try:
         train = scorer.rows(task, "train")
@@ -112,8 +110,7 @@ def rank_library(library: str, cfg, sample: int = DEFAULT_SAMPLE, length: int | 
               "ranking": scored, "choice": scored[0]["path"],
               "skipped": [{"path": s["path"], "task": s["task"], "reason": s["reason"]} for s in skipped]}
     if task.kind == "classification":
-        label, share = majority_class([r["label"] for r in rows])
-        result["sample_majority_class"] = {"label": task.label_names[label], "accuracy": share}
+        result["sample_majority_class"] = majority_record([r["label"] for r in rows], task.label_names)
     return result
 
 

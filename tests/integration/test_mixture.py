@@ -95,7 +95,7 @@ def mix_run(tiny_models, library, tmp_path_factory):
     return out
 
 
-def test_mixture_artifact_round_trips_through_ptt_eval_and_transfer_eval(mix_run, library, tmp_path):
+def test_mixture_artifact_round_trips_through_ptt_eval_and_transfer_eval(mix_run, library, tiny_models, tmp_path):
     config = json.loads((mix_run / "config.json").read_text())
     assert config["init"]["init"] == "mixture" and [s["task"] for s in config["init"]["sources"]] == ["mr", "rte",
                                                                                                        "sst2"]
@@ -109,6 +109,8 @@ def test_mixture_artifact_round_trips_through_ptt_eval_and_transfer_eval(mix_run
     assert r.exit_code == 0, r.output
     scored = json.loads(r.output.strip().splitlines()[-1])
     assert scored["task"] == "laptop" and scored["accuracy"] == pytest.approx(summary["best_accuracy"])
+    assert_clean_error(CliRunner().invoke(main, ["eval", "--prompt", str(mix_run / "best"), "--backbone",
+                                                 tiny_models["bert"]]), "a mixture of hidden size 32", "has 48")
     r = CliRunner().invoke(main, ["transfer", "eval", "--prompts", str(library / "sst2"), str(mix_run / "best"),
                                   "--tasks", "laptop", "--max-eval-examples", "16", "--precision", "fp32",
                                   "--output-dir", str(tmp_path / "m")])

@@ -105,7 +105,8 @@ def test_v2v_lin_recovers_an_exact_linear_map_between_two_backbones(tiny_models,
     shutil.copytree(roberta, target)
     model = AutoModelForMaskedLM.from_pretrained(roberta)
     emb = model.get_input_embeddings().weight
-    s_ids, t_ids = shared_ids(canonical_vocab(src_tok), canonical_vocab(tgt_tok), 20000, (src_emb.shape[0], emb.shape[0]))
+    s_ids, t_ids = shared_ids(canonical_vocab(src_tok), canonical_vocab(tgt_tok), 20000,
+                              (src_emb.shape[0], emb.shape[0]))
     assert len(s_ids) > 1000  # " the" (WordPiece "the") and " the" (BPE "Ġthe") are one word
     assert src_tok.convert_ids_to_tokens(s_ids[0]).lstrip("#") in tgt_tok.convert_ids_to_tokens(t_ids[0])
     a = torch.randn(48, 32, generator=torch.Generator().manual_seed(0)) / 7

@@ -58,7 +58,8 @@ def test_arm_specs_parse_name_and_refuse():
     assert baseline_arm(arms, None).spec == "random" and baseline_arm(arms[1:], None).spec == "vocab"
     assert baseline_arm(arms, "auto:lib").spec == "auto:lib"
     for bad, words in (("random", "at least two"), ("random,bogus", "'bogus' is not an arm"),
-                       ("random,mix", "'mix' is not an arm"), ("random,mix:", "not an arm"), ("random,avg:lib:0", "K must be at least 1"),
+                       ("random,mix", "'mix' is not an arm"), ("random,mix:", "not an arm"),
+                       ("random,avg:lib:0", "K must be at least 1"),
                        ("random,uniform", "repeats"), ("random,from:", "not an arm")):
         with pytest.raises(PttError, match=words):
             parse_arms(bad)
