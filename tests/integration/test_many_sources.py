@@ -120,4 +120,20 @@ def test_library_start_bad_input(tiny_models, library, tmp_path):
     assert_clean_error(inv(*cmp[:-2], "--output-dir", str(tmp_path / "cmp"), "--arms", f"random,avg:{library}:x"),
                        f"{library}:x does not exist", "avg:LIB[:K]")
     assert_clean_error(inv("train", *common, "--library", str(library)), "--library", "--init-from auto")
+    assert_clean_error(inv("train", *common, "--init-from", "auto", "--library", str(library), "--rank-by", "vibes"),
+                       "--rank-by", "vibes", "balanced_accuracy")
+    assert_clean_error(inv("transfer", "rank", "--task", "laptop", "--backbone", tiny_models["bert"], "--library",
+                           str(library), "--rank-by", "f2"), "--rank-by", "f2")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_rank_by_accuracy_orders_and_records_by_accuracy(tiny_models, library):
+    from ptt.config import RankConfig
+    from ptt.transfer.selection import rank_library
+
+    cfg = RankConfig(task="laptop", backbone=tiny_models["bert"], library=str(library), sample=16, max_length=24,
+                     precision="fp32", rank_by="accuracy")
+    result = rank_library(cfg.library, cfg, sample=cfg.sample)
+    assert result["rank_by"] == "accuracy" and "zero-shot accuracy" in result["criterion"]
+    values = [r["accuracy"] for r in result["ranking"]]
+    assert values == sorted(values, reverse=True) and values == [r["metrics"]["accuracy"] for r in result["ranking"]]

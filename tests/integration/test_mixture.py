@@ -161,6 +161,9 @@ def test_plain_export_equals_the_mixture_averaged_over_the_training_inputs(mix_r
     assert_clean_error(into_run, "a run folder")
     assert_clean_error(CliRunner().invoke(main, ["prompts", "show", str(mix_run / "best")]), "attention mixture",
                        "prompts flatten")
+    plain_prompt = CliRunner().invoke(main, ["prompts", "flatten", "--mixture", str(tmp_path / "plain"),
+                                             "--output-dir", str(tmp_path / "p2")])
+    assert_clean_error(plain_prompt, "--mixture", "unreadable", "mixture run")
     assert meta["init"]["init"] == "mixture_mean" and meta["init"]["inputs"] == 24
     module, mmeta = load_mixture(mix_run / "best")
     cfg = EvalConfig(prompt="-", backbone=mmeta["backbone"], max_length=mmeta["max_length"], max_train_examples=24,

@@ -179,6 +179,11 @@ def test_recycle_bad_input(tiny_models, tmp_path):
                            "nearest", "--output-dir", str(tmp_path / "o")), "--method", "nearest", "v2v-lin")
     assert_clean_error(inv("transfer", "recycle", "--prompt", str(tmp_path / "none"), "--target-backbone", str(bert),
                            "--output-dir", str(tmp_path / "o")), "--prompt")
+    assert_clean_error(inv("transfer", "recycle", "--prompt", prompt, "--target-backbone", str(bert), "--max-tokens",
+                           "0", "--output-dir", str(tmp_path / "o")), "--max-tokens 0")
+    assert_clean_error(inv("transfer", "recycle", "--prompt", prompt, "--target-backbone", str(bert), "--max-tokens",
+                           "20", "--output-dir", str(tmp_path / "o")), "--max-tokens 20", "needs at least 100",
+                       "raise --max-tokens")
     assert not (tmp_path / "o").exists()
 
 
