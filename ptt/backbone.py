@@ -22,8 +22,8 @@ from ptt.core.tasks import TaskSpec
 from ptt.errors import PttError
 from ptt.families import resolve_family
 from ptt.families.base import Family, label_token_ids
-from ptt.families.loading import (hidden_size, load_config, load_frozen, load_tokenizer, local_path,
-                                  max_positions)
+from ptt.families.loading import (gguf_architecture, hidden_size, load_config, load_frozen, load_tokenizer, local_path,
+                                  locate, max_positions)
 from ptt.runtime import dist, zero
 from ptt.runtime.deepspeed import default_ds_config, load_ds_config, resolve_ds_config, resolve_precision
 
@@ -50,9 +50,17 @@ class Frozen:
         return hidden_size(self.config)
 
     def facts(self) -> dict[str, Any]:
-        return {"hidden_size": self.hidden, "model_type": self.config.model_type,
-                "max_positions": max_positions(self.config),
-                "zero_stage": int(self.ds_config.get("zero_optimization", {}).get("stage", 0))}
+        out = {"hidden_size": self.hidden, "model_type": self.config.model_type,
+               "max_positions": max_positions(self.config),
+               "zero_stage": int(self.ds_config.get("zero_optimization", {}).get("stage", 0))}
+        file = locate(self.name).file
+        if file is not None:  # what a GGUF backbone was read from, and by which reader
+            from importlib.metadata import version
+
+            out["gguf"] = {"file": str(file), "bytes": file.stat().st_size,
+                           "architecture": gguf_architecture(self.name), "gguf_version": version("gguf"),
+                           "dequantized_to": self.precision}
+        return out
 
 
 def resolve_backbone(name: str, family: str | None, *, prompt_length: int, max_length: int, precision: str,
@@ -79,8 +87,44 @@ def load_weights(frozen: Frozen, seed: int) -> Frozen:
     dist.init()
     torch.manual_seed(seed)
     frozen.zero_ref = zero.build_context(frozen.ds_config)
-    frozen.module = load_frozen(frozen.name, frozen.family.load_class(), frozen.dtype)
+    frozen.module = zero.partition(load_frozen(frozen.name, frozen.family.load_class(), frozen.dtype),
+                                   frozen.ds_config)
     return frozen
+
+
+def checkpointing_problem(config, family: Family) -> str | None:
+    """Why activation checkpointing cannot run on this backbone (None: it can). ptt checkpoints through
+    transformers' own mechanism, its `GradientCheckpointingLayer`s, so the model class must have them and declare
+    support; checked on a weightless meta-device copy."""
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    with torch.device("meta"):
+        model = family.load_class().from_config(config)
+    if not model.supports_gradient_checkpointing:
+        return f"{type(model).__name__} does not support gradient checkpointing in transformers"
+    if not any(isinstance(m, GradientCheckpointingLayer) for m in model.modules()):
+        return f"{type(model).__name__} has no checkpointable layers (transformers GradientCheckpointingLayer)"
+    return None
+
+
+def enable_checkpointing(backbone: nn.Module) -> list[nn.Module]:
+    """Re-entrant activation checkpointing of every transformer layer of a frozen backbone; returns the layers.
+
+    Re-entrant checkpointing (the mode ZeRO-3 supports with frozen weights in every DeepSpeed release) passes a
+    gradient back through a layer only if one of its positional inputs requires one. A frozen model's embeddings do
+    not, which is why LoRA-style tuning calls `enable_input_require_grads`; in prompt tuning the prompt is part of
+    every layer's hidden states (and of a T5 decoder's positional cross-attention input), so no such hook is needed:
+    the tests check that the prompt's gradient is unchanged for every family. transformers checkpoints only layers
+    in training mode: `PromptModel.train` switches exactly these layers (not their dropout children) on.
+    """
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    enable = getattr(backbone, "activation_checkpointing_enable", None)
+    if enable is not None:
+        enable(activation_checkpointing_kwargs={"use_reentrant": True})
+    else:  # transformers before the rename
+        backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
+    return [m for m in backbone.modules() if isinstance(m, GradientCheckpointingLayer)]
 
 
 def made_prompt_meta(backbone: str, *, max_length: int, init: dict[str, Any], task: str | None = None) -> dict:
@@ -130,18 +174,25 @@ class PromptModel(nn.Module):
             applied to a source prompt), or one marked `input_dependent` whose forward(embeds, mask) returns a
             prompt per input [B, L, H] (an attention mixture), or None for a model that only scores prompts passed
             to forward.
+        checkpointing: recompute the backbone's layer activations in the backward pass (`enable_checkpointing`).
     """
 
-    def __init__(self, backbone: nn.Module, family: Family, prompt: nn.Module | None = None):
+    def __init__(self, backbone: nn.Module, family: Family, prompt: nn.Module | None = None,
+                 checkpointing: bool = False):
         super().__init__()
         self.backbone = backbone
         self.family = family
         self.prompt = prompt
+        self._checkpointed = enable_checkpointing(backbone) if checkpointing else []
+        self.train(self.training)
 
     def train(self, mode: bool = True):
-        """The engine may switch the wrapper to train mode; the backbone stays in eval (no dropout)."""
+        """The engine may switch the wrapper to train mode; the backbone stays in eval (no dropout), except for the
+        checkpointed layers' own flag, which transformers reads to decide whether to recompute them."""
         super().train(mode)
         self.backbone.eval()
+        for layer in self._checkpointed:
+            layer.training = mode
         return self
 
     def forward(self, input_ids, attention_mask, labels=None, prompt: torch.Tensor | None = None,

@@ -21,7 +21,7 @@ from ptt.config import (CompareConfig, EvalConfig, FlattenConfig, IndicatorsConf
 DATA = ("data_dir", "data_source", "max_train_examples", "max_eval_examples")
 RUNTIME = ("eval_batch_size", "max_new_tokens", "precision", "ds_config", "seed")
 STEPS = ("max_steps", "eval_every", "batch_size", "micro_batch_size", "lr", "weight_decay", "max_grad_norm",
-         "max_length", "log_every", "batch_order")
+         "max_length", "log_every", "batch_order", "gradient_checkpointing")
 FLAG_NAMES = {"gpu_memory_gib": "--gpu-memory"}
 
 

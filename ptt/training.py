@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ptt.backbone import Frozen, PromptModel, initial_prompt, load_weights, resolve_backbone
+from ptt.backbone import Frozen, PromptModel, checkpointing_problem, initial_prompt, load_weights, resolve_backbone
 from ptt.config import TrainConfig
 from ptt.config.train import library_start
 from ptt.core.encode import collate, encode_split
@@ -144,6 +144,8 @@ def plan_trainer(cfg: TrainConfig) -> TrainPlan:
     frozen = resolve_backbone(cfg.backbone, cfg.family, prompt_length=cfg.prompt_length, max_length=cfg.max_length,
                               precision=cfg.precision, ds_config=cfg.ds_config,
                               ds_batch=cfg.ds_batch(dist.world_size()))
+    if cfg.gradient_checkpointing and (problem := checkpointing_problem(frozen.config, frozen.family)):
+        raise PttError(f"--gradient-checkpointing: {problem} (backbone {cfg.backbone}); drop the flag")
     source = prompt_from_artifact(cfg.init_from, frozen.hidden, cfg.prompt_length, cfg.backbone) \
         if cfg.init_from and not library_start(cfg.init_from) else None
     rows = {split: encode_split(cfg, task, frozen.tokenizer, frozen.family, split, cfg.max_length)
@@ -169,7 +171,7 @@ def build_trainer(cfg: TrainConfig, prompt_module: Callable[[int, torch.dtype], 
     else:
         prompt = prompt_module(frozen.hidden, frozen.dtype)
         init_info = getattr(prompt, "init_info", {"init": "prompt_module"})
-    model = PromptModel(frozen.module, frozen.family, prompt).to(dist.device())
+    model = PromptModel(frozen.module, frozen.family, prompt, cfg.gradient_checkpointing).to(dist.device())
     trainable = [p for p in prompt.parameters() if p.requires_grad]
     engine, opt_name = initialize(model, trainable, lr=cfg.lr, weight_decay=cfg.weight_decay,
                                   warmup_steps=cfg.warmup_steps, ds=frozen.ds_config, device=dist.device())

@@ -254,6 +254,8 @@ class PlanConfig:
     """Soft prompt vectors."""
     offload: bool = False
     """Frozen weights in CPU memory (zero3_offload)."""
+    gradient_checkpointing: bool = False
+    """Activations recomputed layer by layer in the backward pass (ptt train --gradient-checkpointing)."""
     gpu_memory_gib: float = 80.0
     """GiB per GPU."""
     bytes_per_param: int = 2

@@ -147,6 +147,9 @@ class TrainConfig(ScoreConfig):
     """Linear warmup steps, then constant."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm."""
+    gradient_checkpointing: bool = False
+    """Recompute the frozen backbone's layer activations in the backward pass instead of keeping them (less
+    activation memory, about one more forward of compute; the prompt's gradient is unchanged)."""
     output_dir: str | None = None
     """Run folder (default: ./runs/<task>-<backbone>-<time>)."""
     resume: bool = False

@@ -99,8 +99,8 @@ class Family:
     """Generation: (backbone, embeds, mask, n_prompt, target_ids, target_mask) -> mean cross-entropy over the
     target tokens only (teacher forcing)."""
     generate: Callable[..., torch.Tensor] | None = None
-    """Generation: (backbone, embeds, mask, max_new_tokens, eos_id, pad_id, use_cache, synced) -> [B, N] greedy
-    token ids."""
+    """Generation: (backbone, embeds, mask, max_new_tokens, eos_id, pad_id, use_cache, synced, steps) -> [B, N]
+    greedy token ids (steps: an optional list that receives every step's logits, see `greedy`)."""
 
     def load_class(self):
         import transformers
@@ -168,13 +168,16 @@ def encode_pairs(tokenizer, sources: Sequence[str], targets: Sequence[str], max_
 
 
 def greedy(first_logits: torch.Tensor, advance: Callable[[torch.Tensor], torch.Tensor], max_new_tokens: int,
-           eos_id: int, pad_id: int, synced: bool) -> torch.Tensor:
+           eos_id: int, pad_id: int, synced: bool, steps: list | None = None) -> torch.Tensor:
     """[B, N] greedy tokens: argmax of `first_logits` [B, V], then of `advance(previous tokens [B])` until every
     row has produced EOS (rows that finished emit pad) or max_new_tokens. synced: every rank keeps calling
-    `advance` until all ranks are done, so that ZeRO-3's collective parameter gathers stay in step."""
+    `advance` until all ranks are done, so that ZeRO-3's collective parameter gathers stay in step. steps: when
+    given, every step's logits [B, V] are appended to it (what each token was chosen from)."""
     done = torch.zeros(first_logits.shape[0], dtype=torch.bool, device=first_logits.device)
     tokens, logits = [], first_logits
     for step in range(max_new_tokens):
+        if steps is not None:
+            steps.append(logits)
         nxt = torch.where(done, torch.full_like(done, pad_id, dtype=torch.long), logits.argmax(-1))
         tokens.append(nxt)
         done |= nxt == eos_id

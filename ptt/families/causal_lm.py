@@ -34,7 +34,8 @@ def score(backbone, embeds: torch.Tensor, mask: torch.Tensor, n_prompt: int, lab
           **_) -> torch.Tensor:
     """[B, C]: LM-head logits of the label words at each row's last attended position."""
     positions = (mask.long().cumsum(1) - 1).clamp(min=0)
-    hidden = backbone.base_model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).last_hidden_state
+    hidden = backbone.base_model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
+                                 use_cache=False).last_hidden_state
     last = hidden[torch.arange(hidden.shape[0], device=hidden.device), last_positions(mask)]
     return backbone.get_output_embeddings()(last)[:, labels.ids].float()  # the head runs at one position per row
 
@@ -57,7 +58,8 @@ def lm_loss(backbone, embeds: torch.Tensor, mask: torch.Tensor, n_prompt: int, t
     for i, r in enumerate(rows):
         x[i, :r.shape[0]], full_mask[i, :r.shape[0]] = r, 1
     positions = (full_mask.cumsum(1) - 1).clamp(min=0)
-    hidden = backbone.base_model(inputs_embeds=x, attention_mask=full_mask, position_ids=positions).last_hidden_state
+    hidden = backbone.base_model(inputs_embeds=x, attention_mask=full_mask, position_ids=positions,
+                                 use_cache=False).last_hidden_state
     # position s - 1 + j predicts target token j (the last source token predicts the first target token)
     row_idx = torch.cat([torch.full((t,), i) for i, t in enumerate(t_lengths)]).to(hidden.device)
     col_idx = torch.cat([torch.arange(t) + s - 1 for s, t in zip(lengths, t_lengths)]).to(hidden.device)
@@ -66,14 +68,15 @@ def lm_loss(backbone, embeds: torch.Tensor, mask: torch.Tensor, n_prompt: int, t
 
 
 def left_aligned(embeds: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Move each row's padding to the front, so that every row's last token is the last column."""
-    shifts = (mask.shape[1] - mask.sum(1)).tolist()
-    return (torch.stack([torch.roll(e, s, dims=0) for e, s in zip(embeds, shifts)]),
-            torch.stack([torch.roll(m, s, dims=0) for m, s in zip(mask, shifts)]))
+    """Move each row's unattended positions to the front, wherever they are (right padding, or the padding between
+    a prompt and a left-padded input), keeping the attended ones in order: every row's last token is then the last
+    column and its tokens are contiguous."""
+    order = torch.sort(mask.long(), dim=1, stable=True).indices  # zeros first, each group in its original order
+    return embeds.gather(1, order[..., None].expand_as(embeds)), mask.gather(1, order)
 
 
 def generate(backbone, embeds: torch.Tensor, mask: torch.Tensor, max_new_tokens: int, eos_id: int, pad_id: int,
-             use_cache: bool = True, synced: bool = False) -> torch.Tensor:
+             use_cache: bool = True, synced: bool = False, steps: list | None = None) -> torch.Tensor:
     """[B, N] greedy tokens after the prompted input, left-aligned so that all rows decode in step; with its
     key/value cache, or re-reading the whole sequence at every step with use_cache False."""
     embeds, mask = left_aligned(embeds, mask)
@@ -95,7 +98,7 @@ def generate(backbone, embeds: torch.Tensor, mask: torch.Tensor, max_new_tokens:
         state["x"] = torch.cat([state["x"], step], dim=1)
         return run(state["x"], state["pos"])
 
-    return greedy(run(embeds, state["pos"]), advance, max_new_tokens, eos_id, pad_id, synced)
+    return greedy(run(embeds, state["pos"]), advance, max_new_tokens, eos_id, pad_id, synced, steps)
 
 
 def probe(tokenizer, max_length: int, n_prompt: int) -> Probe:

@@ -25,7 +25,7 @@ def score(backbone, embeds: torch.Tensor, mask: torch.Tensor, n_prompt: int, lab
     """[B, C]: first-step decoder logits of the label words (the decoder starts from decoder_start_token_id)."""
     start = backbone.config.decoder_start_token_id
     dec = torch.full((embeds.shape[0], 1), start, dtype=torch.long, device=embeds.device)
-    logits = backbone(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=dec).logits
+    logits = backbone(inputs_embeds=embeds, attention_mask=mask, decoder_input_ids=dec, use_cache=False).logits
     return logits[:, 0, labels.ids].float()
 
 
@@ -33,11 +33,11 @@ def lm_loss(backbone, embeds: torch.Tensor, mask: torch.Tensor, n_prompt: int, t
             target_mask: torch.Tensor) -> torch.Tensor:
     """Teacher-forced cross-entropy of the target tokens (padding excluded); the decoder reads the shifted target."""
     labels = target_ids.masked_fill(target_mask == 0, -100)
-    return backbone(inputs_embeds=embeds, attention_mask=mask, labels=labels).loss
+    return backbone(inputs_embeds=embeds, attention_mask=mask, labels=labels, use_cache=False).loss
 
 
 def generate(backbone, embeds: torch.Tensor, mask: torch.Tensor, max_new_tokens: int, eos_id: int, pad_id: int,
-             use_cache: bool = True, synced: bool = False) -> torch.Tensor:
+             use_cache: bool = True, synced: bool = False, steps: list | None = None) -> torch.Tensor:
     """[B, N] greedy tokens: the encoder runs once on the prompted input, the decoder one step at a time (with its
     key/value cache, or re-reading every token so far with use_cache False)."""
     encoded = backbone.get_encoder()(inputs_embeds=embeds, attention_mask=mask)
@@ -54,7 +54,7 @@ def generate(backbone, embeds: torch.Tensor, mask: torch.Tensor, max_new_tokens:
         state["dec"] = torch.cat([state["dec"], nxt[:, None]], dim=1)
         return run(nxt[:, None] if use_cache else state["dec"])
 
-    return greedy(run(start), advance, max_new_tokens, eos_id, pad_id, synced)
+    return greedy(run(start), advance, max_new_tokens, eos_id, pad_id, synced, steps)
 
 
 def probe(tokenizer, max_length: int, n_prompt: int) -> Probe:

@@ -20,8 +20,10 @@ CHECKPOINTS = "checkpoints"
 COMPLETE = "ptt_complete.json"
 KEEP_CHECKPOINTS = 2
 
-ALLOWED_ON_RESUME = frozenset({"max_steps", "eval_every", "save_every", "log_every", "tb_dir", "eval_batch_size"})
-"""Fields a resumed run may change: its length and the cadence of logging, evaluation and resume state."""
+ALLOWED_ON_RESUME = frozenset({"max_steps", "eval_every", "save_every", "log_every", "tb_dir", "eval_batch_size",
+                               "gradient_checkpointing"})
+"""Fields a resumed run may change: its length, the cadence of logging, evaluation and resume state, and whether
+activations are recomputed (the same numbers, less memory)."""
 NOT_COMPARED = frozenset({"resume", "overwrite", "output_dir"})
 
 

@@ -49,6 +49,17 @@ def build_context(ds: dict[str, Any]):
     return HfDeepSpeedConfig(ds)
 
 
+def partition(module: nn.Module, ds: dict[str, Any]) -> nn.Module:
+    """Partition a model that was built outside `deepspeed.zero.Init` (transformers builds GGUF-loaded models that
+    way) as soon as it is loaded under ZeRO-3, so that it never moves to the accelerator whole."""
+    if int(ds.get("zero_optimization", {}).get("stage", 0)) == 3 and \
+            not all(hasattr(p, "ds_id") for p in module.parameters()):
+        import deepspeed
+
+        deepspeed.zero.Init(module=module, config_dict_or_path=ds)
+    return module
+
+
 def release_context() -> None:
     """Drop transformers' global ZeRO-3 flag so the process can build another model."""
     from transformers.integrations.deepspeed import unset_hf_deepspeed_config

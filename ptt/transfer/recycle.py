@@ -25,7 +25,8 @@ from safetensors import safe_open
 
 from ptt.errors import PttError
 from ptt.families import resolve_family
-from ptt.families.loading import load_config, load_frozen, load_tokenizer, local_path, resolve_name
+from ptt.families.loading import (gguf_embedding, load_config, load_frozen, load_tokenizer, local_path, locate,
+                                  resolve_name)
 from ptt.runtime.artifacts import backbone_id, load_prompt
 
 METHODS = ("v2v-lin", "lin-comb")
@@ -96,10 +97,12 @@ def recycle(prompt: torch.Tensor, source_emb: torch.Tensor, target_emb: torch.Te
 
 def input_embeddings(name: str) -> tuple[torch.Tensor, Any]:
     """(input embedding matrix [V, H] in fp32, tokenizer) of a backbone, on the CPU without DeepSpeed: read from the
-    checkpoint's safetensors alone where the embedding's key can be found, else from the loaded model."""
+    checkpoint's safetensors (or a GGUF file's embedding tensor) alone where it can be found, else from the loaded
+    model."""
     config = load_config(name)
     family = resolve_family(config, None, name)
-    emb = embedding_from_files(resolve_name(name), family.load_class(), config)
+    emb = gguf_embedding(name) if locate(name).file else embedding_from_files(resolve_name(name), family.load_class(),
+                                                                              config)
     if emb is None:
         model = load_frozen(name, family.load_class(), torch.float32)
         emb = model.get_input_embeddings().weight.detach().float().clone()

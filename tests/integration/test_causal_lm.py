@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from ptt.commands.plan import count_parameters, plan
 from ptt.config import PlanConfig, ScoreConfig
@@ -20,7 +20,6 @@ from ptt.families.base import label_token_ids
 from ptt.families.loading import load_config
 from ptt.runtime.artifacts import load_prompt, save_prompt
 from ptt.scoring import open_scorer
-from ptt.tiny import TOKENIZERS
 from ptt.training import build_trainer
 from ptt.transfer.activations import activation_masks, ffn_modules
 from ptt.transfer.peft import export_peft, import_peft
@@ -32,21 +31,8 @@ L = 4
 
 
 @pytest.fixture(scope="module")
-def causal(tmp_path_factory) -> dict[str, str]:
-    root = tmp_path_factory.mktemp("causal")
-    torch.manual_seed(0)
-    tok = AutoTokenizer.from_pretrained(str(TOKENIZERS / "roberta"))
-    models = {"gpt2": GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, n_positions=256,
-                                                bos_token_id=0, eos_token_id=2)),
-              "llama": LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                                                    num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
-                                                    max_position_embeddings=256, bos_token_id=0, eos_token_id=2))}
-    out = {}
-    for name, model in models.items():
-        model.save_pretrained(root / name)
-        tok.save_pretrained(root / name)
-        out[name] = str(root / name)
-    return out
+def causal(tiny_causal) -> dict[str, str]:
+    return tiny_causal
 
 
 @pytest.mark.parametrize("name", ["gpt2", "llama"])
