@@ -81,16 +81,22 @@ def locate(name: str) -> Source:
         if not path.is_file():
             raise PttError(f"--backbone {name}: no such GGUF file; pass an existing .gguf file, a model folder or "
                            "a hub name")
-        stat = path.stat()
-        check_gguf(str(path.resolve()), stat.st_size, stat.st_mtime_ns, name)
+        check_gguf(str(path.resolve()), stamp(path), name)
         return Source(str(path.resolve().parent), path.name)
     return Source(str(path))
 
 
+def stamp(file: Path) -> tuple[int, int]:
+    """(size, mtime) of a file: with its path, the key of the per-process GGUF caches (a GGUF header with a large
+    vocabulary takes seconds to parse, and a job reads the config and tokenizer several times)."""
+    stat = file.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
 @functools.lru_cache(maxsize=8)
-def check_gguf(file: str, size: int, mtime_ns: int, name: str) -> str:
-    """The GGUF file's architecture (general.architecture), after checking that the file is whole; cached per
-    file version (the header of a large vocabulary takes seconds to parse)."""
+def check_gguf(file: str, version: tuple[int, int], name: str) -> str:
+    """The GGUF file's architecture (general.architecture), after checking that the file is whole."""
+    size = version[0]
     with open(file, "rb") as f:
         head = f.read(4)
     if head != GGUF_MAGIC:
@@ -121,10 +127,7 @@ def gguf_module(name: str):
 def gguf_architecture(name: str) -> str | None:
     """general.architecture of a GGUF backbone, None for a checkpoint."""
     src = locate(name)
-    if src.file is None:
-        return None
-    stat = src.file.stat()
-    return check_gguf(str(src.file), stat.st_size, stat.st_mtime_ns, name)
+    return None if src.file is None else check_gguf(str(src.file), stamp(src.file), name)
 
 
 def gguf_embedding(name: str) -> torch.Tensor | None:
@@ -155,7 +158,7 @@ def load_config(name: str):
     quantization record: ptt always dequantizes (`load_frozen`)."""
     src = locate(name)
     if src.gguf_file:
-        return copy.deepcopy(_gguf_config(src, name))
+        return copy.deepcopy(_gguf_config(src, stamp(src.file), name))
     try:
         return AutoConfig.from_pretrained(src.path)
     except (OSError, ValueError) as e:
@@ -163,21 +166,12 @@ def load_config(name: str):
         raise PttError(f"--backbone {name}: cannot load a model config ({where}); pass a model folder or hub name") from e
 
 
-def _file_key(src: Source) -> tuple:
-    stat = src.file.stat()
-    return src, stat.st_size, stat.st_mtime_ns
-
-
-def _gguf_config(src: Source, name: str):
-    return _cached_gguf_config(*_file_key(src), name)
-
-
 @functools.lru_cache(maxsize=8)
-def _cached_gguf_config(src: Source, size: int, mtime_ns: int, name: str):
+def _gguf_config(src: Source, version: tuple[int, int], name: str):
     try:
         config = AutoConfig.from_pretrained(src.path, gguf_file=src.gguf_file)
     except (OSError, ValueError, KeyError) as e:
-        arch = check_gguf(str(src.file), size, mtime_ns, name)
+        arch = check_gguf(str(src.file), version, name)
         raise PttError(f"--backbone {name}: transformers cannot load GGUF architecture {arch!r} ({e}); "
                        f"{supported_gguf_hint()}") from None
     if hasattr(config, "quantization_config"):
@@ -197,7 +191,7 @@ def supported_gguf_hint() -> str:
 def load_tokenizer(name: str):
     """The backbone's tokenizer; one with no pad token (GPT-2, Llama) pads with its EOS token (never attended)."""
     src = locate(name)
-    tokenizer = copy.deepcopy(_cached_tokenizer(*_file_key(src), name)) if src.gguf_file else _tokenizer(src, name)
+    tokenizer = copy.deepcopy(_gguf_tokenizer(src, stamp(src.file), name)) if src.gguf_file else _tokenizer(src, name)
     if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -212,7 +206,7 @@ def _tokenizer(src: Source, name: str):
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_tokenizer(src: Source, size: int, mtime_ns: int, name: str):
+def _gguf_tokenizer(src: Source, version: tuple[int, int], name: str):
     return _tokenizer(src, name)
 
 
