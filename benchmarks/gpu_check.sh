@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU figures of benchmarks/throughput.py on one H100/H200, in under 8 minutes: T5 v1.1-large and
-# RoBERTa-large shapes, bf16, ptt vs PEFT + Trainer, with MFU. No network needed.
+# RoBERTa-large shapes, bf16, ptt vs PEFT + Trainer, with MFU under two named FLOP counts (4NT: the frozen
+# backbone's forward + activation backward, the work done; 6NT: the full-training count). No network needed.
 #   benchmarks/gpu_check.sh [extra throughput.py flags, e.g. --ds-config zero2_bf16]
 # Packages missing on the machine (deepspeed, datasets, ...) can be carried as wheels in .whl/ at the
 # repository root; they are installed into /tmp/ptt-site first (see benchmarks/README.md).

@@ -382,7 +382,8 @@ def ptt_generate(trainer, o) -> dict:
 def ptt_generate_fixed(scorer, rows: list[dict], budget: int, o) -> dict:
     """Exactly `budget` greedy tokens per row: what Scorer.generate does per batch (collate, prompted embeddings,
     the family's generate with the KV cache, decode), with EOS id -1 so that no row stops early."""
-    tok, device, value = scorer.tokenizer, scorer.device, scorer.prompt_value(None, True)
+    tok, device, values = scorer.tokenizer, scorer.device, scorer.prompt_values(None, True)
+    value = None if values is None else values[0]  # the one trained prompt [L, H]
     order = by_length(range(len(rows)), [len(r["input_ids"]) for r in rows])
     sync()
     t, widths = time.perf_counter(), []
@@ -638,16 +639,24 @@ def run_backbone(kind: str, o, root: Path) -> dict:
     return res
 
 
+FLOP_COUNTS = {"4NT": 4, "6NT": 6}
+"""Model FLOPs per step, two ways: 4NT counts what a frozen backbone needs (forward 2NT + the activation-gradient
+backward 2NT; no weight gradients, which prompt tuning never computes), 6NT the usual full-training count (adds
+the weight-gradient 2NT). MFU is reported under both names; 4NT is the work actually done."""
+
+
 def add_flops(res: dict, o) -> None:
-    """Model FLOPs per step = 4 * (N_enc * T_enc + N_dec * T_dec): forward 2NT plus an activation-only backward
-    2NT. T_enc = batch x (prompt + padded width); T_dec = batch x decoder steps (ptt 1; PEFT label + eos)."""
+    """Model FLOPs per step = k * (N_enc * T_enc + N_dec * T_dec) for k in FLOP_COUNTS. T_enc = batch x (prompt +
+    padded width); T_dec = batch x decoder steps (ptt 1; PEFT label + eos)."""
     n = res["ptt"]["flop_params"]
     for r in (res["ptt"], *res["peft_orders"].values()):
         if "samples_per_s" in r:
             t_dec = o.batch_size * r.get("decoder_steps", 1) if n["decoder"] else 0
-            r["flops_per_step"] = 4 * (n["encoder"] * r["computed_positions_per_step"] + n["decoder"] * t_dec)
-            if on_cuda():
-                r["mfu"] = r["flops_per_step"] / (r["step_ms"] / 1000) / (o.peak_tflops * 1e12)
+            nt = n["encoder"] * r["computed_positions_per_step"] + n["decoder"] * t_dec
+            for name, k in FLOP_COUNTS.items():
+                r[f"flops_per_step_{name}"] = k * nt
+                if on_cuda():
+                    r[f"mfu_{name}"] = k * nt / (r["step_ms"] / 1000) / (o.peak_tflops * 1e12)
 
 
 def print_backbone(res: dict, o) -> None:
@@ -663,7 +672,8 @@ def print_backbone(res: dict, o) -> None:
             ("computed positions/step", "computed_positions_per_step", ".0f", 1),
             ("peak memory (MiB)", "peak_mem_mib", ".0f", 1)]
     if on_cuda():
-        rows += [("model TFLOPs/step", "flops_per_step", ".3f", 1e-12), ("MFU (%)", "mfu", ".2f", 100)]
+        rows += [(f"model TFLOPs/step ({k})", f"flops_per_step_{k}", ".3f", 1e-12) for k in FLOP_COUNTS]
+        rows += [(f"MFU (%), {k} count", f"mfu_{k}", ".2f", 100) for k in FLOP_COUNTS]
     heads = [f"ptt {p['batch_order']}"] + [f"PEFT {k}" for k in cols]
     width = max(14, *(len(h) + 2 for h in heads))
     print(f"  {'':<24}" + "".join(f"{h:>{width}}" for h in heads))
@@ -673,9 +683,11 @@ def print_backbone(res: dict, o) -> None:
     if on_cuda():
         n = p["flop_params"]
         dec = next(iter(cols.values()), {}).get("decoder_steps", 0)
-        print(f"  model FLOPs/step = 4*(N_enc*T_enc + N_dec*T_dec), N_enc={n['encoder']:,} N_dec={n['decoder']:,} "
-              f"non-embedding params, T_enc = computed positions/step (prompt + padded text), T_dec = batch x "
-              f"decoder steps (ptt 1, PEFT {dec:g}); MFU against {o.peak_tflops:g} TFLOP/s")
+        print(f"  model FLOPs/step = k*(N_enc*T_enc + N_dec*T_dec): k=4 (4NT: frozen backbone, forward + activation "
+              f"backward, the work done) and k=6 (6NT: the full-training count with weight gradients), "
+              f"N_enc={n['encoder']:,} N_dec={n['decoder']:,} non-embedding params, T_enc = computed positions/step "
+              f"(prompt + padded text), T_dec = batch x decoder steps (ptt 1, PEFT {dec:g}); MFU against "
+              f"{o.peak_tflops:g} TFLOP/s")
     pads = ", ".join(f"{h} {100 - 100 * r['real_tokens_per_step'] / r['computed_positions_per_step']:.0f}%"
                      for h, r in zip(heads, (p, *cols.values())))
     print(f"  padding share of computed positions: {pads}")

@@ -87,19 +87,41 @@ class Scorer:
         return self.runner(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
                            labels=labels, prompt=prompt, use_prompt=use_prompt, **extras)
 
+    def batches(self, rows: list[dict], per_forward: int):
+        """(row indices, collated batch) over this rank's shard of `rows`, longest first (batches of similar widths
+        pad less; results are mapped back to rows by index), `per_forward` rows at a time."""
+        shard = by_length(eval_shard(len(rows), dist.rank(), dist.world_size()), [len(r["input_ids"]) for r in rows])
+        for start in range(0, len(shard), per_forward):
+            idx = shard[start: start + per_forward]
+            yield idx, collate([rows[i] for i in idx], self.tokenizer.pad_token_id)
+
+    def stacking(self, prompts: torch.Tensor | None) -> tuple[int, int, torch.Tensor | None]:
+        """(P, rows per forward, prompts on the device): P prompts share each forward, eval_batch_size // P rows
+        (at least one) under every prompt. prompts: [P, L, H], or None for the model's own prompt or none (P = 1)."""
+        n = 1 if prompts is None else prompts.shape[0]
+        stack = None if prompts is None else prompts.to(self.device, self.frozen.dtype)
+        return n, max(1, self.eval_batch_size // n), stack
+
     @torch.no_grad()
+    def classify_many(self, rows: list[dict], labels: LabelSpec, prompts: torch.Tensor | None = None,
+                      use_prompt: bool = True) -> list[list[list[float]]]:
+        """[P][N][C] class scores (the logits training's cross-entropy reads) of every row under each of the prompts
+        [P, L, H] (None: the model's own prompt, or none with use_prompt False, as P = 1); all ranks get all of
+        them. The prompts are stacked into the batch dimension: each batch of rows is collated and padded once and
+        its copies, one per prompt, run in one forward."""
+        n, per, stack = self.stacking(prompts)
+        pairs = []
+        for idx, batch in self.batches(rows, per):
+            prompt = None if stack is None else stack.repeat_interleave(len(idx), dim=0)  # prompt-major, as stacked
+            scores = self.scores(stacked(batch, n), labels, prompt, use_prompt).float()
+            pairs.extend(zip(idx, scores.view(n, len(idx), -1).transpose(0, 1).tolist()))
+        per_row = gather_rows(pairs, len(rows))
+        return [[per_row[i][p] for i in range(len(rows))] for p in range(n)]
+
     def classify(self, rows: list[dict], labels: LabelSpec, prompt: torch.Tensor | None = None,
                  use_prompt: bool = True) -> list[list[float]]:
-        """Class scores (the logits training's cross-entropy reads) of every row; all ranks get the full list."""
-        # longest first: batches of similar widths pad less; scores are mapped back to rows by index
-        shard = by_length(eval_shard(len(rows), dist.rank(), dist.world_size()), [len(r["input_ids"]) for r in rows])
-        pairs = []
-        for start in range(0, len(shard), self.eval_batch_size):
-            idx = shard[start: start + self.eval_batch_size]
-            batch = collate([rows[i] for i in idx], self.tokenizer.pad_token_id)
-            pairs.extend(zip(idx, self.scores(batch, labels, prompt, use_prompt).float().tolist()))
-        merged = dict(p for part in dist.all_gather_objects(pairs) for p in part)  # repeats from padding collapse
-        return [merged[i] for i in range(len(rows))]
+        """[N][C] class scores of every row under one prompt [L, H] (None: the model's own prompt, or none)."""
+        return self.classify_many(rows, labels, one(prompt), use_prompt)[0]
 
     def predict(self, rows: list[dict], labels: LabelSpec, prompt: torch.Tensor | None = None,
                 use_prompt: bool = True) -> list[int]:
@@ -113,52 +135,66 @@ class Scorer:
                            prompt=None if prompt is None else prompt.to(device, self.frozen.dtype),
                            target_ids=batch["target_ids"].to(device), target_mask=batch["target_mask"].to(device))
 
-    def prompt_value(self, prompt: torch.Tensor | None, use_prompt: bool) -> torch.Tensor | None:
-        """The prompt [L, H] to decode with: `prompt`, else the model's own prompt module's current value."""
+    def prompt_values(self, prompts: torch.Tensor | None, use_prompt: bool) -> torch.Tensor | None:
+        """The prompts [P, L, H] to decode with: `prompts`, else the model's own prompt module's current value as
+        one prompt (None: no prompt, or a prompt computed per input inside `prompted`)."""
         if not use_prompt:
             return None
-        if prompt is not None:
-            return prompt.to(self.device, self.frozen.dtype)
+        if prompts is not None:
+            return prompts
         module = self.model.prompt
         if getattr(module, "input_dependent", False):  # computed per input inside `prompted`
             return None
         if isinstance(module, SoftPrompt):  # read the (possibly ZeRO-3 partitioned) weight whole, never a shard
             with zero.gathered([module.weight]):
-                return module.weight.detach().clone()
-        return module().detach()
+                return module.weight.detach().clone()[None]
+        return module().detach()[None]
 
-    @torch.no_grad()
     def generate(self, rows: list[dict], task, prompt: torch.Tensor | None = None, use_prompt: bool = True,
                  use_cache: bool = True) -> list[str]:
-        """Greedy decodings of every row, batched and sharded across ranks (all ranks get all of them); under
-        several ranks every rank keeps stepping until all are done."""
-        value = self.prompt_value(prompt, use_prompt)
+        """Greedy decodings of every row under one prompt [L, H] (None: the model's own prompt, or none)."""
+        return self.generate_many(rows, task, one(prompt), use_prompt, use_cache)[0]
+
+    @torch.no_grad()
+    def generate_many(self, rows: list[dict], task, prompts: torch.Tensor | None = None, use_prompt: bool = True,
+                      use_cache: bool = True) -> list[list[str]]:
+        """[P][N] greedy decodings of every row under each of the prompts [P, L, H] (None: the model's own prompt,
+        or none), batched with the prompts stacked into the batch dimension and sharded across ranks (all ranks get
+        all of them); under several ranks every rank keeps stepping until all are done."""
+        n, per, stack = self.stacking(self.prompt_values(prompts, use_prompt))
         budget = getattr(self.data, "max_new_tokens", None) or task.max_new_tokens
-        tok, device = self.tokenizer, self.device
-        shard = by_length(eval_shard(len(rows), dist.rank(), dist.world_size()), [len(r["input_ids"]) for r in rows])
-        pairs = []
-        for start in range(0, len(shard), self.eval_batch_size):
-            idx = shard[start: start + self.eval_batch_size]
-            batch = collate([rows[i] for i in idx], tok.pad_token_id)
-            embeds, mask, _ = self.model.prompted(batch["input_ids"].to(device), batch["attention_mask"].to(device),
-                                                  value, use_prompt)
+        tok, pairs = self.tokenizer, []
+        for idx, batch in self.batches(rows, per):
+            batch = stacked(batch, n)
+            prompt = None if stack is None else stack.repeat_interleave(len(idx), dim=0)
+            embeds, mask, _ = self.model.prompted(batch["input_ids"].to(self.device),
+                                                  batch["attention_mask"].to(self.device), prompt, use_prompt)
             tokens = self.family.generate(self.model.backbone, embeds, mask, budget, tok.eos_token_id,
                                           tok.pad_token_id, use_cache=use_cache, synced=dist.world_size() > 1)
-            pairs.extend(zip(idx, [tok.decode(cut_at_eos(t, tok.eos_token_id), skip_special_tokens=True).strip()
-                                   for t in tokens.tolist()]))
-        merged = dict(p for part in dist.all_gather_objects(pairs) for p in part)
-        return [merged[i] for i in range(len(rows))]
+            texts = [tok.decode(cut_at_eos(t, tok.eos_token_id), skip_special_tokens=True).strip()
+                     for t in tokens.tolist()]
+            pairs.extend((i, texts[j::len(idx)]) for j, i in enumerate(idx))  # row j's text under every prompt
+        per_row = gather_rows(pairs, len(rows))
+        return [[per_row[i][p] for i in range(len(rows))] for p in range(n)]
 
     def evaluate(self, task, prompt: torch.Tensor | None = None, use_prompt: bool = True,
                  rows: list[dict] | None = None) -> dict[str, float]:
-        """The task's metrics on `rows` (default: its eval split): rank classification, or greedy decoding scored
-        against every reference."""
+        """The task's metrics on `rows` (default: its eval split) under one prompt [L, H] (None: the model's own
+        prompt, or none)."""
+        return self.evaluate_many(task, one(prompt), use_prompt, rows)[0]
+
+    def evaluate_many(self, task, prompts: torch.Tensor | None = None, use_prompt: bool = True,
+                      rows: list[dict] | None = None) -> list[dict[str, float]]:
+        """The task's metrics on `rows` (default: its eval split) under each of the prompts [P, L, H] (None: the
+        model's own prompt, or none), scored together: rank classification, or greedy decoding scored against every
+        reference."""
         rows = self.rows(task, "eval") if rows is None else rows
         if task.kind == "generation":
-            texts = self.generate(rows, task, prompt, use_prompt)
-            return compute_generation(task.metrics, texts, [r["references"] for r in rows])
-        preds = self.predict(rows, self.labels(task), prompt, use_prompt)
-        return classification_report(task.metrics, preds, [r["label"] for r in rows])
+            return [compute_generation(task.metrics, texts, [r["references"] for r in rows])
+                    for texts in self.generate_many(rows, task, prompts, use_prompt)]
+        gold = [r["label"] for r in rows]
+        return [classification_report(task.metrics, argmax_rows(scores), gold)
+                for scores in self.classify_many(rows, self.labels(task), prompts, use_prompt)]
 
     def initial_prompt(self, init: str, length: int, seed: int, task: TaskSpec) -> tuple[torch.Tensor, dict]:
         """The untrained prompt `ptt train --init INIT --seed SEED` starts from (see `ptt.backbone`)."""
@@ -169,6 +205,23 @@ class Scorer:
         if hasattr(self.runner, "destroy"):
             self.runner.destroy()
         zero.release_context()
+
+
+def one(prompt: torch.Tensor | None) -> torch.Tensor | None:
+    """A single prompt [L, H] as a stack of one [1, L, H]."""
+    return None if prompt is None else prompt[None]
+
+
+def stacked(batch: dict[str, torch.Tensor], n: int) -> dict[str, torch.Tensor]:
+    """The batch repeated n times along the batch dimension (prompt-major: copy p holds every row for prompt p)."""
+    return batch if n == 1 else {k: v.repeat(n, *[1] * (v.dim() - 1)) for k, v in batch.items()}
+
+
+def gather_rows(pairs: list[tuple[int, object]], n: int) -> list:
+    """Every rank's (row index, value) pairs merged into one list of the n rows' values, on every rank (repeats
+    from shard padding collapse)."""
+    merged = dict(p for part in dist.all_gather_objects(pairs) for p in part)
+    return [merged[i] for i in range(n)]
 
 
 def cut_at_eos(tokens: list[int], eos_id: int) -> list[int]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ptt.config import TransferEvalConfig
 from ptt.core.metrics import majority_record
 from ptt.core.tasks import get_task
@@ -40,12 +42,13 @@ def run(cfg: TransferEvalConfig) -> dict[str, Any]:
     score_cfg = config_for_artifact(first, cfg)
     scorer = open_scorer(score_cfg, length)
     try:
-        for task in tasks:
+        for task in tasks:  # every prompt of the row set scored together (stacked into the batch dimension)
+            labels, stack = rows[:len(sources)], [src["tensor"] for src in sources]
             if not cfg.no_random:  # the untrained prompt `ptt train --init INIT --seed SEED` would start from
-                init, _ = scorer.initial_prompt(cfg.init, length, cfg.seed, task)
-                scores[RANDOM_ROW][task.name] = scorer.evaluate(task, init)
-            for label, src in zip(rows, sources):
-                scores[label][task.name] = scorer.evaluate(task, src["tensor"])
+                labels, stack = labels + [RANDOM_ROW], stack + [scorer.initial_prompt(cfg.init, length, cfg.seed,
+                                                                                      task)[0]]
+            for label, metrics in zip(labels, scorer.evaluate_many(task, torch.stack(stack)) if stack else []):
+                scores[label][task.name] = metrics
         majority = {t.name: majority_record([r["label"] for r in scorer.rows(t, "eval")], t.label_names)
                     for t in tasks if t.kind == "classification"}
     finally:

@@ -44,27 +44,29 @@ def ffn_modules(backbone: nn.Module, family) -> list[tuple[str, str, nn.Module]]
     return out
 
 
-def activation_masks(scorer, prompt: torch.Tensor) -> list[torch.Tensor]:
-    """Which FFN neurons `prompt` activates in the scorer's frozen backbone (every rank calls this).
+def activation_masks(scorer, prompts: Sequence[torch.Tensor]) -> list[list[torch.Tensor]]:
+    """Which FFN neurons each prompt activates in the scorer's frozen backbone (every rank calls this).
 
-    The prompt plus one token (the family's probe) runs through the scorer's forward; forward hooks keep the
-    first call's output of each FFN site, binarized at > 0 at the recorded positions. Under ZeRO-3 this works
-    unchanged: DeepSpeed's module hooks gather each partitioned weight before its module runs, and activations
-    are never partitioned, so the hooks see the full [B, T, F] outputs on every rank.
+    Each prompt plus one token (the family's probe) runs through the scorer's forward, all prompts in one batch
+    (the probe row repeated, a prompt per row); forward hooks keep the first call's output of each FFN site,
+    binarized at > 0 at the recorded positions. Under ZeRO-3 this works unchanged: DeepSpeed's module hooks gather
+    each partitioned weight before its module runs, and activations are never partitioned, so the hooks see the
+    full [B, T, F] outputs on every rank.
 
     Args:
         scorer: a `ptt.scoring.Scorer` (or a trainer's scorer).
-        prompt: [L, H] of the scorer's hidden size.
+        prompts: tensors [L, H] of the scorer's hidden size and one length.
     Returns:
-        One bool tensor [P, F] per FFN layer, in layer order (T5: encoder layers, then decoder layers).
+        Per prompt, one bool tensor [P, F] per FFN layer, in layer order (T5: encoder layers, then decoder layers).
     """
     frozen = scorer.frozen
-    if prompt.dim() != 2 or prompt.shape[1] != frozen.hidden:
-        raise PttError(f"--prompts: a prompt of shape {tuple(prompt.shape)} for a backbone of hidden size "
-                       f"{frozen.hidden}; compare prompts of one backbone")
+    for prompt in prompts:
+        if prompt.dim() != 2 or prompt.shape[1] != frozen.hidden:
+            raise PttError(f"--prompts: a prompt of shape {tuple(prompt.shape)} for a backbone of hidden size "
+                           f"{frozen.hidden}; compare prompts of one backbone")
     sites = ffn_modules(scorer.model.backbone, frozen.family)
-    probe = frozen.family.probe(frozen.tokenizer, scorer.data.max_length, prompt.shape[0])
-    batch = collate([{**probe.row, "label": 0}], frozen.tokenizer.pad_token_id)
+    probe = frozen.family.probe(frozen.tokenizer, scorer.data.max_length, prompts[0].shape[0])
+    batch = collate([{**probe.row, "label": 0}] * len(prompts), frozen.tokenizer.pad_token_id)
     captured: list[torch.Tensor | None] = [None] * len(sites)
 
     def keep(i: int):
@@ -76,16 +78,15 @@ def activation_masks(scorer, prompt: torch.Tensor) -> list[torch.Tensor]:
     handles = [module.register_forward_hook(keep(i)) for i, (_, _, module) in enumerate(sites)]
     try:
         with torch.no_grad():
-            scorer.scores(batch, probe.labels.to(scorer.device), prompt)
+            scorer.scores(batch, probe.labels.to(scorer.device), torch.stack(list(prompts)))
     finally:
         for h in handles:
             h.remove()
-    masks = []
-    for (name, part, _), out in zip(sites, captured):
+    for (name, _, _), out in zip(sites, captured):
         if out is None:
             raise RuntimeError(f"activation_masks: no activation was recorded at {name}")
-        masks.append((out[0, probe.positions[part]] > 0).cpu())
-    return masks
+    return [[(out[k, probe.positions[part]] > 0).cpu() for (_, part, _), out in zip(sites, captured)]
+            for k in range(len(prompts))]
 
 
 def indicator_matrices(scorer, prompts: Sequence[torch.Tensor]) -> dict[str, Matrix]:
@@ -98,7 +99,7 @@ def indicator_matrices(scorer, prompts: Sequence[torch.Tensor]) -> dict[str, Mat
     if not prompts:
         raise PttError("--prompts: give at least one prompt artifact")
     out = {name: similarity_matrix(prompts, fn) for name, fn in INDICATORS.items()}
-    masks = [activation_masks(scorer, p) for p in prompts]
+    masks = activation_masks(scorer, prompts)
     first, last = thirds(len(masks[0]))
     on = {"on_all": on_all,
           "on_first_third": lambda a, b: on_all(a[first], b[first]),

@@ -16,6 +16,8 @@ import random
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ptt.core.metrics import argmax_rows, classification_report, gold_log_prob, majority_record
 from ptt.core.tasks import get_task
 from ptt.errors import PttError
@@ -70,16 +72,17 @@ def log_softmax(scores: list[float]) -> list[float]:
     return [s - norm for s in scores]
 
 
-def candidate_metrics(scorer, task, tensor, rows: list[dict]) -> dict[str, float]:
-    """Every ranking criterion of one prompt on `rows`: the task's metrics, macro-F1, balanced accuracy, the share of
-    the commonest answer and the mean log-probability of the gold label (classification); generation: its metrics."""
+def candidate_metrics(scorer, task, tensors: list, rows: list[dict]) -> list[dict[str, float]]:
+    """Every ranking criterion of each prompt on `rows`, the prompts scored together: the task's metrics, macro-F1,
+    balanced accuracy, the share of the commonest answer and the mean log-probability of the gold label
+    (classification); generation: its metrics."""
+    stack = torch.stack(tensors)
     if task.kind == "generation":
-        return scorer.evaluate(task, tensor, rows=rows)
-    scores = scorer.classify(rows, scorer.labels(task), tensor)
+        return scorer.evaluate_many(task, stack, rows=rows)
     gold = [r["label"] for r in rows]
-    preds = argmax_rows(scores)
-    return {**classification_report(task.metrics, preds, gold),
-            "gold_log_prob": gold_log_prob([log_softmax(s) for s in scores], gold)}
+    return [{**classification_report(task.metrics, argmax_rows(scores), gold),
+             "gold_log_prob": gold_log_prob([log_softmax(s) for s in scores], gold)}
+            for scores in scorer.classify_many(rows, scorer.labels(task), stack)]
 
 
 def rank_library(library: str, cfg, sample: int = DEFAULT_SAMPLE, length: int | None = None,
@@ -97,11 +100,9 @@ def rank_library(library: str, cfg, sample: int = DEFAULT_SAMPLE, length: int | 
     try:
         train = scorer.rows(task, "train")
         rows = random.Random(cfg.seed).sample(train, min(sample, len(train)))
-        scored = []
-        for c in usable:
-            metrics = candidate_metrics(scorer, task, c["tensor"], rows)
-            scored.append({"path": c["path"], "task": c["task"], "sha256": c["sha256"], key: metrics[key],
-                           "metrics": metrics})
+        scored = [{"path": c["path"], "task": c["task"], "sha256": c["sha256"], key: metrics[key],
+                   "metrics": metrics}
+                  for c, metrics in zip(usable, candidate_metrics(scorer, task, [c["tensor"] for c in usable], rows))]
     finally:
         scorer.close()
     scored.sort(key=lambda s: (-s[key], s["path"]))

@@ -98,7 +98,7 @@ def test_indicator_probes_read_the_mlp_activations(causal, name, sites):
     scorer = open_scorer(ScoreConfig(backbone=causal[name], precision="fp32"), L)
     try:
         names = [n for n, _, _ in ffn_modules(scorer.model.backbone, scorer.family)]
-        masks = activation_masks(scorer, torch.randn(L, 32))
+        masks = activation_masks(scorer, [torch.randn(L, 32)])[0]
     finally:
         scorer.close()
     assert len(names) == sites and all(("act" in n) for n in names)

@@ -80,7 +80,7 @@ def test_t5_masks_cover_encoder_then_decoder_ffn_layers_under_zero3(tiny_models,
         own = scorer_prompt(scorer)
         a, b = random_prompt(32, 1), random_prompt(32, 2)
         a_before = a.clone()
-        masks = activation_masks(scorer, a)
+        masks = activation_masks(scorer, [a])[0]
         # nothing is left changed: the prompt passed in, the scorer's own (absent) prompt, the backbone's embeddings
         assert torch.equal(a, a_before) and scorer.model.prompt is None
         assert torch.equal(scorer_prompt(scorer), own)
@@ -110,7 +110,7 @@ def test_bert_like_masks_match_a_hand_computed_intermediate_layer(sharp_models, 
             ["encoder.layer.0.intermediate", "encoder.layer.1.intermediate"]
         hidden = scorer.frozen.hidden
         a, b = random_prompt(hidden, 1), random_prompt(hidden, 2)
-        masks = activation_masks(scorer, a)
+        masks = activation_masks(scorer, [a])[0]
         assert [tuple(m.shape) for m in masks] == [(1, D_FF), (1, D_FF)]
         mats = indicator_matrices(scorer, [a, b, a.clone()])
         tokenizer = scorer.tokenizer

@@ -111,13 +111,19 @@ def test_mixture_artifact_round_trips_through_ptt_eval_and_transfer_eval(mix_run
     assert scored["task"] == "laptop" and scored["accuracy"] == pytest.approx(summary["best_accuracy"])
     assert_clean_error(CliRunner().invoke(main, ["eval", "--prompt", str(mix_run / "best"), "--backbone",
                                                  tiny_models["bert"]]), "a mixture of hidden size 32", "has 48")
-    r = CliRunner().invoke(main, ["transfer", "eval", "--prompts", str(library / "sst2"), str(mix_run / "best"),
-                                  "--tasks", "laptop", "--max-eval-examples", "16", "--precision", "fp32",
-                                  "--output-dir", str(tmp_path / "m")])
+    r = CliRunner().invoke(main, ["transfer", "eval", "--prompts", str(library / "sst2"), str(library / "mr"),
+                                  str(mix_run / "best"), "--tasks", "laptop", "--max-eval-examples", "16",
+                                  "--precision", "fp32", "--output-dir", str(tmp_path / "m")])
     assert r.exit_code == 0, r.output
     matrix = json.loads((tmp_path / "m" / "matrix.json").read_text())
-    assert matrix["rows"] == ["sst2", "laptop(mixture)", "random"]
-    assert matrix["values"][1][0] == pytest.approx(summary["best_accuracy"])
+    assert matrix["rows"] == ["sst2", "mr", "laptop(mixture)", "random"]
+    assert matrix["values"][2][0] == pytest.approx(summary["best_accuracy"])
+    for i, task in enumerate(("sst2", "mr")):  # plain prompts scored together equal each one scored alone
+        r = CliRunner().invoke(main, ["eval", "--prompt", str(library / task), "--task", "laptop",
+                                      "--max-eval-examples", "16", "--precision", "fp32"])
+        assert r.exit_code == 0, r.output
+        assert matrix["all_metrics"][task]["laptop"] == {k: v for k, v in json.loads(
+            r.output.strip().splitlines()[-1]).items() if k not in ("task", "prompt")}
 
 
 def test_a_changed_or_missing_source_is_refused(mix_run, library, tmp_path):
