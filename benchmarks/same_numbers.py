@@ -2,8 +2,9 @@
 """Same numbers before and after a change: train and score the same small jobs with two checkouts, compare.
 
 `run` trains a soft prompt with the real `ptt` CLI of the checkout DIR (a subprocess with PYTHONPATH=DIR)
-on three backbones: a tiny random T5 and a tiny random RoBERTa (`ptt.tiny`, the test suite's shapes, built
-by the ptt this script runs from; saved once to OUT/models and reused), and the bundled MiniLM. Each run goes to OUT/runs/NAME
+on every family: a tiny random T5, RoBERTa and Llama (`ptt.tiny`, the test suite's shapes, built by the ptt this
+script runs from; saved once to OUT/models and reused) and the bundled MiniLM, SST-2, plus SQuAD on T5 and Llama
+(`JOBS`). Each run goes to OUT/runs/NAME
 (replaced if present), then `ptt eval` scores its last/ prompt; wall times and the eval JSON lines go to
 OUT/runs.json. `compare` checks two such folders for exactly equal numbers: the last/ prompt tensors, every
 metrics.jsonl row, baseline.json, the train summary and the eval lines (less their path fields); it exits 1
@@ -26,10 +27,15 @@ import sys
 import time
 from pathlib import Path
 
-NAMES = ("t5", "roberta", "minilm")
-TRAIN_FLAGS = ["--task", "sst2", "--prompt-length", "4", "--max-steps", "6", "--eval-every", "3", "--batch-size", "4",
+TRAIN_FLAGS = ["--prompt-length", "4", "--max-steps", "6", "--eval-every", "3", "--batch-size", "4",
                "--max-train-examples", "64", "--max-eval-examples", "32", "--max-length", "32", "--seed", "0",
                "--lr", "0.1", "--warmup-steps", "2", "--precision", "fp32"]
+GENERATION = ["--task", "squad", "--max-length", "64", "--max-new-tokens", "6"]  # after TRAIN_FLAGS: these win
+JOBS = {"t5": ("t5", ["--task", "sst2"]), "roberta": ("roberta", ["--task", "sst2"]),
+        "minilm": ("minilm", ["--task", "sst2"]), "llama": ("llama", ["--task", "sst2"]),
+        "llama-squad": ("llama", GENERATION), "t5-squad": ("t5", GENERATION)}
+"""run name -> (backbone, task flags): every family, and generation for both families that decode."""
+NAMES = tuple(JOBS)
 PTT = 'import sys; from ptt.cli import main; sys.argv[0] = "ptt"; main()'
 CHECKS = ("metrics", "baseline", "summary", "eval")  # compared for exact equality, besides the prompt tensors
 PATH_FIELDS = ("run_dir", "prompt")  # left out of the summary and eval lines: they name the results folder
@@ -74,15 +80,17 @@ def run(checkout: Path, out: Path) -> None:
                               capture_output=True, text=True).stdout.strip()
     if not imported.startswith(str(checkout / "ptt")):
         sys.exit(f"PYTHONPATH={checkout} imports ptt from {imported!r}, not from the checkout")
-    backbones = {k: build_tiny(k, out / "models" / k) for k in ("t5", "roberta")} | {"minilm": "minilm"}
+    backbones = {k: build_tiny(k, out / "models" / k) for k in ("t5", "roberta", "llama")} | {"minilm": "minilm"}
     record = {"checkout": str(checkout), "commit": subprocess.run(
         ["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip(), "runs": {}}
     for name in NAMES:
         run_dir = out / "runs" / name
         shutil.rmtree(run_dir, ignore_errors=True)
-        stdout, train_wall = ptt(checkout, out, "train", "--backbone", backbones[name], *TRAIN_FLAGS,
+        backbone, flags = JOBS[name]
+        stdout, train_wall = ptt(checkout, out, "train", "--backbone", backbones[backbone], *TRAIN_FLAGS, *flags,
                                  "--output-dir", str(run_dir))
-        eval_out, eval_wall = ptt(checkout, out, "eval", "--prompt", str(run_dir / "last"), "--max-eval-examples", "32")
+        eval_out, eval_wall = ptt(checkout, out, "eval", "--prompt", str(run_dir / "last"), "--max-eval-examples", "32",
+                                  *(["--max-new-tokens", "6"] if flags is GENERATION else []))
         record["runs"][name] = {"train_wall_s": round(train_wall, 2), "eval_wall_s": round(eval_wall, 2),
                                 "summary": last_json(stdout), "eval": last_json(eval_out)}
         print(f"{name:8s} train {train_wall:6.1f} s  eval {eval_wall:6.1f} s  eval: {json.dumps(last_json(eval_out))}",
@@ -118,6 +126,9 @@ def compare(a: Path, b: Path, new_fields: bool = False) -> int:
     differs = False
     print(f"{'run':8s} {'prompt equal':>12s} {'max |diff|':>11s} " + " ".join(f"{k:>8s}" for k in CHECKS))
     for name in NAMES:
+        if not ((a / "runs" / name).is_dir() and (b / "runs" / name).is_dir()):
+            print(f"{name:8s} (not run by both)")
+            continue
         x, y = numbers(a, name), numbers(b, name)
         pairs = [(x["prompt"][k], y["prompt"].get(k)) for k in x["prompt"]]
         equal = x["prompt"].keys() == y["prompt"].keys() and all(torch.equal(p, q) for p, q in pairs)
@@ -136,7 +147,7 @@ def compare(a: Path, b: Path, new_fields: bool = False) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("run", help="train + eval the three jobs with one checkout")
+    p = sub.add_parser("run", help="train + eval every job (JOBS) with one checkout")
     p.add_argument("--checkout", type=Path, required=True, help="repository root whose ptt/ is run")
     p.add_argument("--out", type=Path, required=True, help="results folder (models/, runs/, runs.json)")
     p = sub.add_parser("compare", help="exit 1 unless two results folders hold the same numbers")

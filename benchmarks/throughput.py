@@ -51,15 +51,16 @@ from ptt.core.order import by_length, global_batch  # noqa: E402
 from ptt.core.tasks import get_task  # noqa: E402
 from ptt.families import FAMILIES  # noqa: E402
 from ptt.families.base import label_token_ids  # noqa: E402
-from ptt.families.loading import load_tokenizer  # noqa: E402
+from ptt.families.loading import load_frozen, load_tokenizer  # noqa: E402
 
 # model shapes: ptt's tiny-backbone builder's tables (ptt/tiny.py), e.g. t5-small, t5-v1_1-large, roberta-base-4l
 SEED = 42  # ptt's TrainConfig seed and the Trainer's seed
 # PEFT columns: the Trainer's train_sampling_strategy, or "same" (ptt's batches, read in order)
 PEFT_ORDERS = {"random": "the Trainer's default RandomSampler", "group_by_length": "the Trainer's group_by_length "
                "(LengthGroupedSampler)", "same": "ptt's own batches, read in order (identical shapes)"}
-FAMILY = {"t5": "seq2seq", "roberta": "masked_lm", "minilm": "encoder", "llama": "causal_lm", "gpt2": "causal_lm"}
-CAUSAL = ("llama", "gpt2")
+FAMILY = {"t5": "seq2seq", "roberta": "masked_lm", "minilm": "encoder", "llama": "causal_lm", "gpt2": "causal_lm",
+          "smollm2": "causal_lm"}
+CAUSAL = ("llama", "gpt2", "smollm2")  # smollm2: the bundled real SmolLM2-135M-Instruct (its GGUF, dequantized)
 # decoder-only shapes built here (ptt.tiny has none), with the RoBERTa BPE tokenizer files (GPT-2-style BPE)
 LLAMA = {"tiny": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
                       num_key_value_heads=1),
@@ -77,7 +78,8 @@ MINILM_SKIP = ("PEFT's FEATURE_EXTRACTION prompt tuning returns hidden states an
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--backbone", choices=["t5", "roberta", "minilm", "llama", "gpt2", "all", "decoder"], default="all",
+    p.add_argument("--backbone", choices=["t5", "roberta", "minilm", "llama", "gpt2", "smollm2", "all", "decoder"],
+                   default="all",
                    help="all: t5, roberta, minilm; decoder: llama, gpt2 (decoder-only rows)")
     p.add_argument("--t5-config", choices=list(ptt.tiny.T5), default="t5-small")
     p.add_argument("--roberta-config", choices=list(ptt.tiny.ROBERTA), default="roberta-base-4l")
@@ -135,6 +137,8 @@ def build_backbone(kind: str, shape: str, out: Path, precision: str = "fp32") ->
     """Random weights of `shape` (ptt.tiny's tables, the published vocabulary sizes), saved in the run's
     precision with the real tokenizer files to `out`; both tools load that folder. `minilm` is the bundled
     pretrained model, used as it is."""
+    if kind == "smollm2":
+        return "smollm2"  # both tools load the same GGUF through ptt's loader (ptt.families.loading.load_frozen)
     if kind in CAUSAL:
         return build_causal(kind, shape, out, precision)
     if kind == "minilm":
@@ -478,8 +482,12 @@ def peft_model(kind: str, path: str, precision: str, prompt_length: int):
     elif kind in CAUSAL:  # PEFT's own causal-LM path: the full-vocabulary head at every position, the HF LM loss
         from transformers import AutoModelForCausalLM
 
-        off = dict(attention_dropout=0.0) if kind == "llama" else dict(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
-        base, task = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **off), TaskType.CAUSAL_LM
+        if kind == "smollm2":  # the GGUF dequantized as ptt loads it (attention dropout 0 in its config)
+            base, task = load_frozen(path, AutoModelForCausalLM, dtype), TaskType.CAUSAL_LM
+        else:
+            off = dict(attention_dropout=0.0) if kind == "llama" else dict(resid_pdrop=0.0, embd_pdrop=0.0,
+                                                                             attn_pdrop=0.0)
+            base, task = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **off), TaskType.CAUSAL_LM
     else:  # no masked-LM task type: the causal-LM wrapper prepends the prompt and pads labels with -100
         base = RobertaForMaskedLM.from_pretrained(path, dtype=dtype, hidden_dropout_prob=0.0,
                                                   attention_probs_dropout_prob=0.0)
@@ -603,7 +611,7 @@ def run_backbone(kind: str, o, root: Path) -> dict:
     """Build (or find) the backbone, encode the data once, run both tools for --rounds rounds (alternating
     which goes first, so drifting background load hits both alike), and compare."""
     shape = {"t5": o.t5_config, "roberta": o.roberta_config, "minilm": "all-MiniLM-L6-v2", "llama": o.llama_config,
-             "gpt2": o.gpt2_config}[kind]
+             "gpt2": o.gpt2_config, "smollm2": "SmolLM2-135M-Instruct"}[kind]
     path = build_backbone(kind, shape, root / kind, resolve_precision(o))
     cfg, tok, task = ptt_config(o, path, str(root / "unused")), load_tokenizer(path), get_task(o.task)
     family = FAMILIES[FAMILY[kind]]
@@ -740,7 +748,7 @@ def print_generation(mine: dict, theirs: dict, res: dict, o) -> None:
 
 def row_kinds(o) -> list[tuple[str, str]]:
     """(backbone, task) of each row: the classification task, and for decoder-only backbones also --gen-task."""
-    kinds = {"all": ["t5", "roberta", "minilm"], "decoder": list(CAUSAL)}.get(o.backbone, [o.backbone])
+    kinds = {"all": ["t5", "roberta", "minilm"], "decoder": ["llama", "gpt2"]}.get(o.backbone, [o.backbone])
     return [(k, t) for k in kinds for t in ([o.task, o.gen_task] if k in CAUSAL else [o.task])]
 
 

@@ -35,7 +35,11 @@ ROBERTA = {
     "roberta-large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096),
 }
 BERT = {"tiny": dict(hidden_size=48, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)}
-KINDS = ("t5", "roberta", "bert", "bert_mlm")
+# decoder-only, with the RoBERTa BPE files (a GPT-2-style byte-level BPE); BOS 0, EOS 2 as in those files
+LLAMA = {"tiny": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                      num_key_value_heads=1, max_position_embeddings=256)}
+GPT2 = {"tiny": dict(n_embd=32, n_layer=2, n_head=2, n_positions=256)}
+KINDS = ("t5", "roberta", "bert", "bert_mlm", "llama", "gpt2")
 
 
 def _bert_tokenizer_dir() -> str:
@@ -52,8 +56,9 @@ def build(kind: str, out: str | Path, shape: str = "tiny", *, full_vocab: bool =
     length, as real checkpoints have; dtype: the saved weights' dtype (default fp32).
     """
     import torch
-    from transformers import (AutoTokenizer, BertConfig, BertForMaskedLM, BertModel, RobertaConfig, RobertaForMaskedLM,
-                              T5Config, T5ForConditionalGeneration)
+    from transformers import (AutoTokenizer, BertConfig, BertForMaskedLM, BertModel, GPT2Config, GPT2LMHeadModel,
+                              LlamaConfig, LlamaForCausalLM, RobertaConfig, RobertaForMaskedLM, T5Config,
+                              T5ForConditionalGeneration)
 
     torch.manual_seed(0)
     if kind == "t5":
@@ -76,6 +81,11 @@ def build(kind: str, out: str | Path, shape: str = "tiny", *, full_vocab: bool =
         tok = AutoTokenizer.from_pretrained(_bert_tokenizer_dir())
         cfg = BertConfig(vocab_size=len(tok), max_position_embeddings=512, **BERT[shape])
         cls = BertModel if kind == "bert" else BertForMaskedLM
+    elif kind in ("llama", "gpt2"):
+        tok = AutoTokenizer.from_pretrained(str(TOKENIZERS / "roberta"))
+        ids = dict(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+        cfg, cls = (LlamaConfig(**ids, **LLAMA[shape]), LlamaForCausalLM) if kind == "llama" else \
+            (GPT2Config(**ids, **GPT2[shape]), GPT2LMHeadModel)
     else:
         raise ValueError(f"kind {kind!r}: choose one of {', '.join(KINDS)}")
     with torch.device(device):  # random init is much faster on a GPU

@@ -31,25 +31,8 @@ def tiny_models(tmp_path_factory) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def tiny_causal(tmp_path_factory) -> dict[str, str]:
     """Tiny GPT-2- and Llama-shaped causal LMs (the RoBERTa BPE files serve their tokenizer), saved as folders."""
-    import torch
-    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
-
-    from ptt.tiny import TOKENIZERS
-
     root = tmp_path_factory.mktemp("causal")
-    torch.manual_seed(0)
-    tok = AutoTokenizer.from_pretrained(str(TOKENIZERS / "roberta"))
-    models = {"gpt2": GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, n_positions=256,
-                                                bos_token_id=0, eos_token_id=2)),
-              "llama": LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
-                                                    num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
-                                                    max_position_embeddings=256, bos_token_id=0, eos_token_id=2))}
-    out = {}
-    for name, model in models.items():
-        model.save_pretrained(root / name)
-        tok.save_pretrained(root / name)
-        out[name] = str(root / name)
-    return out
+    return {k: str(build_tiny(k, root / k)) for k in ("gpt2", "llama")}
 
 
 DIST_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
