@@ -78,7 +78,7 @@ class ScoreConfig(DataConfig):
     max_length: int = 128
     """Text tokens per example (the prompt comes on top)."""
     eval_batch_size: int = 64
-    """Per-rank evaluation batch."""
+    """Prompted sequences per evaluation forward pass, per rank (prompts scored together share it)."""
     max_new_tokens: int | None = None
     """Generation tasks: tokens decoded per example at evaluation (default: the task's own budget)."""
     precision: str = "auto"
