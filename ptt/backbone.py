@@ -25,7 +25,7 @@ from ptt.families.base import Family, label_token_ids
 from ptt.families.loading import (gguf_architecture, hidden_size, load_config, load_frozen, load_tokenizer, local_path,
                                   locate, max_positions)
 from ptt.runtime import dist, zero
-from ptt.runtime.deepspeed import default_ds_config, load_ds_config, resolve_ds_config, resolve_precision
+from ptt.runtime.deepspeed import default_ds_config, load_ds_config, resolve_ds_config, resolve_precision, zero_stage
 
 
 @dataclass
@@ -52,7 +52,7 @@ class Frozen:
     def facts(self) -> dict[str, Any]:
         out = {"hidden_size": self.hidden, "model_type": self.config.model_type,
                "max_positions": max_positions(self.config),
-               "zero_stage": int(self.ds_config.get("zero_optimization", {}).get("stage", 0))}
+               "zero_stage": zero_stage(self.ds_config)}
         file = locate(self.name).file
         if file is not None:  # what a GGUF backbone was read from, and by which reader
             from importlib.metadata import version

@@ -12,6 +12,8 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch import nn
 
+from ptt.runtime.deepspeed import zero_stage
+
 
 def gathered(params: Sequence[nn.Parameter]):
     """Context in which ZeRO-3 partitioned `params` hold their full value on every rank (read-only).
@@ -42,7 +44,7 @@ def full_fp32(named: Iterable[tuple[str, nn.Parameter]]) -> dict[str, torch.Tens
 def build_context(ds: dict[str, Any]):
     """A live `HfDeepSpeedConfig` under ZeRO-3 (else None): while it is referenced, `from_pretrained` builds
     the model inside `deepspeed.zero.Init`, so no rank materialises the whole model. Keep it alive."""
-    if int(ds.get("zero_optimization", {}).get("stage", 0)) != 3:
+    if zero_stage(ds) != 3:
         return None
     from transformers.integrations.deepspeed import HfDeepSpeedConfig
 
@@ -52,8 +54,7 @@ def build_context(ds: dict[str, Any]):
 def partition(module: nn.Module, ds: dict[str, Any]) -> nn.Module:
     """Partition a model that was built outside `deepspeed.zero.Init` (transformers builds GGUF-loaded models that
     way) as soon as it is loaded under ZeRO-3, so that it never moves to the accelerator whole."""
-    if int(ds.get("zero_optimization", {}).get("stage", 0)) == 3 and \
-            not all(hasattr(p, "ds_id") for p in module.parameters()):
+    if zero_stage(ds) == 3 and not all(hasattr(p, "ds_id") for p in module.parameters()):
         import deepspeed
 
         deepspeed.zero.Init(module=module, config_dict_or_path=ds)
