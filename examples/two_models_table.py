@@ -38,7 +38,8 @@ def matrix_table(out: Path, model: str) -> list[str]:
             own = m["own_prompt"].get(t) == row
             cell = f"{f3(v)} / {f3(mf)}"
             cells.append(f"**{cell}**" if own else cell)
-        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+        name = "random (vocab-sampled, untrained)" if row == "random" else row
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines.append("| majority class | " + " | ".join(f3(majority.get(t, {}).get("accuracy")) for t in tasks) + " |")
     return lines
 
