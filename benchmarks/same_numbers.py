@@ -3,12 +3,13 @@
 
 `run` trains a soft prompt with the real `ptt` CLI of the checkout DIR (a subprocess with PYTHONPATH=DIR)
 on every family: a tiny random T5, RoBERTa and Llama (`ptt.tiny`, the test suite's shapes, built by the ptt this
-script runs from; saved once to OUT/models and reused) and the bundled MiniLM, SST-2, plus SQuAD on T5 and Llama
-(`JOBS`). Each run goes to OUT/runs/NAME
-(replaced if present), then `ptt eval` scores its last/ prompt; wall times and the eval JSON lines go to
-OUT/runs.json. `compare` checks two such folders for exactly equal numbers: the last/ prompt tensors, every
-metrics.jsonl row, baseline.json, the train summary and the eval lines (less their path fields); it exits 1
-if anything differs.
+script runs from; saved once to OUT/models and reused) and the bundled MiniLM, SST-2, plus SQuAD on T5 and Llama,
+an attention mixture over the T5 run's prompts (on MR), and a 2-seed random-vs-transferred compare on T5 (`JOBS`).
+Each run goes to OUT/runs/NAME (replaced if present), then `ptt eval` scores its last/ prompt (the compare: its
+report); wall times and the eval JSON lines go to OUT/runs.json. `compare` checks two such folders for exactly equal
+numbers: the last/ prompt (or mixture) tensors, every metrics.jsonl row, baseline.json, the train summary and the
+eval lines (less their path fields); for the compare, its report and every arm's tensors and rows. Paths under OUT
+are compared as paths relative to OUT. It exits 1 if anything differs.
 
     git worktree add /tmp/base <commit>
     python benchmarks/same_numbers.py run --checkout /tmp/base --out /tmp/numbers/before
@@ -33,11 +34,17 @@ TRAIN_FLAGS = ["--prompt-length", "4", "--max-steps", "6", "--eval-every", "3", 
 GENERATION = ["--task", "squad", "--max-length", "64", "--max-new-tokens", "6"]  # after TRAIN_FLAGS: these win
 JOBS = {"t5": ("t5", ["--task", "sst2"]), "roberta": ("roberta", ["--task", "sst2"]),
         "minilm": ("minilm", ["--task", "sst2"]), "llama": ("llama", ["--task", "sst2"]),
-        "llama-squad": ("llama", GENERATION), "t5-squad": ("t5", GENERATION)}
-"""run name -> (backbone, task flags): every family, and generation for both families that decode."""
-NAMES = tuple(JOBS)
+        "llama-squad": ("llama", GENERATION), "t5-squad": ("t5", GENERATION),
+        "mixture": ("t5", ["--task", "mr", "--mixture", "{runs}/t5"])}
+"""run name -> (backbone, task flags): every family, generation for both families that decode, and a mixture over
+the t5 run's prompts ({runs}: OUT/runs; it runs after t5)."""
+COMPARE = ("t5", ["--task", "mr", "--arms", "random,from:{runs}/t5/last", "--seeds", "2", "--max-steps", "4",
+                  "--eval-every", "2"])
+"""The compare job (`ptt transfer compare`, run name "compare"): backbone, flags after TRAIN_FLAGS less theirs."""
+COMPARE_DROP = ("--max-steps", "--eval-every")
+NAMES = (*JOBS, "compare")
 PTT = 'import sys; from ptt.cli import main; sys.argv[0] = "ptt"; main()'
-CHECKS = ("metrics", "baseline", "summary", "eval")  # compared for exact equality, besides the prompt tensors
+CHECKS = ("metrics", "baseline", "summary", "eval", "report")  # compared for exact equality, besides the prompt tensors
 PATH_FIELDS = ("run_dir", "prompt")  # left out of the summary and eval lines: they name the results folder
 DIST_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
@@ -83,10 +90,11 @@ def run(checkout: Path, out: Path) -> None:
     backbones = {k: build_tiny(k, out / "models" / k) for k in ("t5", "roberta", "llama")} | {"minilm": "minilm"}
     record = {"checkout": str(checkout), "commit": subprocess.run(
         ["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip(), "runs": {}}
-    for name in NAMES:
+    for name in JOBS:
         run_dir = out / "runs" / name
         shutil.rmtree(run_dir, ignore_errors=True)
         backbone, flags = JOBS[name]
+        flags = [f.format(runs=out / "runs") for f in flags]
         stdout, train_wall = ptt(checkout, out, "train", "--backbone", backbones[backbone], *TRAIN_FLAGS, *flags,
                                  "--output-dir", str(run_dir))
         eval_out, eval_wall = ptt(checkout, out, "eval", "--prompt", str(run_dir / "last"), "--max-eval-examples", "32",
@@ -95,19 +103,53 @@ def run(checkout: Path, out: Path) -> None:
                                 "summary": last_json(stdout), "eval": last_json(eval_out)}
         print(f"{name:8s} train {train_wall:6.1f} s  eval {eval_wall:6.1f} s  eval: {json.dumps(last_json(eval_out))}",
               flush=True)
+    run_dir = out / "runs" / "compare"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    backbone, flags = COMPARE
+    train_flags = [f for i, f in enumerate(TRAIN_FLAGS)
+                   if f not in COMPARE_DROP and (i == 0 or TRAIN_FLAGS[i - 1] not in COMPARE_DROP)]
+    stdout, wall = ptt(checkout, out, "transfer", "compare", "--backbone", backbones[backbone], *train_flags,
+                       *[f.format(runs=out / "runs") for f in flags], "--output-dir", str(run_dir))
+    record["runs"]["compare"] = {"train_wall_s": round(wall, 2)}
+    print(f"compare  {wall:6.1f} s", flush=True)
     (out / "runs.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
-def numbers(root: Path, name: str) -> dict:
-    """Everything that must not change, for one run."""
+def relative(value, root: Path):
+    """value with every path under root written relative to it (the two folders compared sit at other places)."""
+    if isinstance(value, dict):
+        return {k: relative(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [relative(v, root) for v in value]
+    return value.replace(str(root), "OUT") if isinstance(value, str) else value
+
+
+def tensors(folder: Path) -> dict:
+    """The trained tensors of a prompt or mixture artifact folder."""
     from safetensors.torch import load_file
 
+    file = next(f for f in ("prompt.safetensors", "mixture.safetensors") if (folder / f).is_file())
+    return load_file(str(folder / file))
+
+
+def numbers(root: Path, name: str) -> dict:
+    """Everything that must not change, for one run (the compare: its report, and every arm run's tensors)."""
     run_dir = root / "runs" / name
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line]
+    if name == "compare":
+        report = json.loads((run_dir / "report.json").read_text())
+        arms = sorted(p.name for p in (run_dir / "runs").iterdir())
+        return {"prompt": {f"{a}/{k}": v for a in arms for k, v in tensors(run_dir / "runs" / a / "last").items()},
+                "metrics": {a: read_jsonl(run_dir / "runs" / a / "metrics.jsonl") for a in arms},
+                "report": relative(report, root.resolve()), "baseline": None, "summary": None, "eval": None}
     recorded = json.loads((root / "runs.json").read_text())["runs"][name]
-    return {"prompt": load_file(str(run_dir / "last" / "prompt.safetensors")),
-            "metrics": rows, "baseline": json.loads((run_dir / "baseline.json").read_text()),
-            **{k: {f: v for f, v in recorded[k].items() if f not in PATH_FIELDS} for k in ("summary", "eval")}}
+    return {"prompt": tensors(run_dir / "last"), "metrics": read_jsonl(run_dir / "metrics.jsonl"),
+            "baseline": json.loads((run_dir / "baseline.json").read_text()), "report": None,
+            **{k: relative({f: v for f, v in recorded[k].items() if f not in PATH_FIELDS}, root.resolve())
+               for k in ("summary", "eval")}}
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
 
 
 def restrict(b, a):

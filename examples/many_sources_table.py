@@ -12,8 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-from ptt.transfer.curves import area_under_curve
-from ptt.transfer.statistics import kendall, spearman
+from ptt.transfer.comparison.curves import area_under_curve
+from ptt.transfer.indicators.correlation import kendall, spearman
 
 CRITERIA = ("accuracy", "balanced_accuracy", "macro_f1", "gold_log_prob", "top_prediction_share")
 

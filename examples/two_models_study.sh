@@ -19,7 +19,9 @@ MODELS=(smollm2 minilm)
 declare -A LR=([smollm2]=0.3 [minilm]=0.1)      # each model's own learning rate, used by every run on it
 declare -A STEPS=([smollm2]=100 [minilm]=200)   # source prompts' steps
 L=20
-EVAL=(--max-eval-examples 200)
+EVAL=(--max-eval-examples 200)                  # source prompts and the transfer matrices
+# the convergence comparisons (every arm, both models): 30 steps at batch 8, evaluated at 0, 15, 30 on 100 dev examples
+CMP=(--seeds 3 --max-steps 30 --eval-every 15 --batch-size 8 --max-eval-examples 100)
 done_or() { [[ -f "$1" ]]; }
 
 # 1) source prompts
@@ -44,8 +46,8 @@ for m in "${MODELS[@]}"; do
   for pair in mr:sst2 snli:mnli; do
     target=${pair%%:*}; source=${pair##*:}
     done_or "$OUT/$m/compare-$target/report.json" ||
-      ptt transfer compare --task "$target" --arms "random,from:$OUT/$m/prompts/$source/last" --seeds 3 \
-        --max-steps 40 --eval-every 10 --lr "${LR[$m]}" "${EVAL[@]}" --output-dir "$OUT/$m/compare-$target"
+      ptt transfer compare --task "$target" --arms "random,from:$OUT/$m/prompts/$source/last" "${CMP[@]}" \
+        --lr "${LR[$m]}" --output-dir "$OUT/$m/compare-$target"
   done
 done
 
@@ -61,25 +63,24 @@ for dir in minilm:smollm2 smollm2:minilm; do
       --output-dir "$x/distance"
   done_or "$x/task/projector.json" ||
     ptt transfer project fit --source-backbone "$a" --target-backbone "$b" --objective task \
-      --source-prompts "$OUT/$a/prompts/sst2/last" --tasks sst2 --max-steps 100 --eval-every 50 "${EVAL[@]}" \
-      --output-dir "$x/task"
+      --source-prompts "$OUT/$a/prompts/sst2/last" --tasks sst2 --max-steps 50 --eval-every 25 --batch-size 8 \
+      --max-eval-examples 100 --output-dir "$x/task"
   for obj in distance task; do
     done_or "$x/mr-$obj/prompt.json" ||
       ptt transfer project apply --projector "$x/$obj" --prompt "$OUT/$a/prompts/mr/last" --output-dir "$x/mr-$obj"
   done
   done_or "$x/compare-mr/report.json" ||
-    ptt transfer compare --task mr --backbone "$b" --seeds 3 --max-steps 40 --eval-every 10 --lr "${LR[$b]}" \
-      --arms "random,from:$x/mr-distance,from:$x/mr-task,recycle:$OUT/$a/prompts/mr/last" "${EVAL[@]}" \
-      --output-dir "$x/compare-mr"
+    ptt transfer compare --task mr --backbone "$b" "${CMP[@]}" --lr "${LR[$b]}" \
+      --arms "random,from:$x/mr-distance,from:$x/mr-task,recycle:$OUT/$a/prompts/mr/last" --output-dir "$x/compare-mr"
 done
 
 # 5) generation with SmolLM2 (the inputs: squad context + question, samsum dialogue)
-declare -A GEN=([squad]="--max-length 320 --max-eval-examples 100" [samsum]="--max-length 320 --max-eval-examples 50")
+declare -A GEN=([squad]="--max-length 320 --max-eval-examples 60" [samsum]="--max-length 320 --max-eval-examples 30")
 for t in squad samsum; do
   # shellcheck disable=SC2086
   done_or "$OUT/smollm2/gen/$t/summary.json" ||
-    ptt train --backbone smollm2 --task "$t" --prompt-length $L --lr 0.3 --batch-size 8 --max-steps 60 \
-      --eval-every 30 ${GEN[$t]} --output-dir "$OUT/smollm2/gen/$t" --overwrite
+    ptt train --backbone smollm2 --task "$t" --prompt-length $L --lr 0.3 --batch-size 8 --max-steps 40 \
+      --eval-every 40 ${GEN[$t]} --output-dir "$OUT/smollm2/gen/$t" --overwrite
 done
 
 # 6) indicators vs the transfer matrix

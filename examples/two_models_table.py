@@ -81,14 +81,14 @@ COMPARE_HEADER = ["| target | arm | step 0 | best | AUC | step 0 − random [95%
 
 
 def init_table(out: Path, model: str) -> list[str]:
-    lines = [f"### {NAMES[model]}: transferred vs random initialization (3 seeds)", "", *COMPARE_HEADER]
+    lines = [f"### {NAMES[model]}: transferred vs random initialization (3 seeds, 30 steps)", "", *COMPARE_HEADER]
     for target in ("mr", "snli"):
         lines += compare_rows(load(out / model / f"compare-{target}" / "report.json"), target)
     return lines
 
 
 def cross_table(out: Path) -> list[str]:
-    lines = ["### Cross-model transfer onto mr (3 seeds; the projectors never saw an mr prompt)", "",
+    lines = ["### Cross-model transfer onto mr (3 seeds, 30 steps; the projectors never saw an mr prompt)", "",
              *COMPARE_HEADER]
     notes = []
     for a, b in (("minilm", "smollm2"), ("smollm2", "minilm")):
@@ -132,10 +132,18 @@ def indicators_table(out: Path) -> list[str]:
     return lines
 
 
+def section(build, *args) -> list[str]:
+    """A table, or one line naming the output a step of the study has not written yet."""
+    try:
+        return build(*args)
+    except FileNotFoundError as e:
+        return [f"({build.__name__}{tuple(a for a in args if isinstance(a, str))}: not run yet, {e.filename} is missing)"]
+
+
 def main(argv: list[str]) -> None:
     out = Path(argv[0])
-    sections = [matrix_table(out, m) for m in MODELS] + [init_table(out, m) for m in MODELS]
-    sections += [cross_table(out), generation_table(out), indicators_table(out)]
+    sections = [section(matrix_table, out, m) for m in MODELS] + [section(init_table, out, m) for m in MODELS]
+    sections += [section(cross_table, out), section(generation_table, out), section(indicators_table, out)]
     print("\n\n".join("\n".join(s) for s in sections))
 
 

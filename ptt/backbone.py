@@ -25,6 +25,7 @@ from ptt.families.base import Family, label_token_ids
 from ptt.families.loading import (gguf_architecture, hidden_size, load_config, load_frozen, load_tokenizer, local_path,
                                   locate, max_positions)
 from ptt.runtime import dist, zero
+from ptt.runtime.artifacts import prompt_meta
 from ptt.runtime.deepspeed import default_ds_config, load_ds_config, resolve_ds_config, resolve_precision, zero_stage
 
 
@@ -131,9 +132,9 @@ def made_prompt_meta(backbone: str, *, max_length: int, init: dict[str, Any], ta
     """prompt.json fields of a prompt made for `backbone` rather than trained on it (an averaged or recycled start):
     step 0, no metrics, `init` saying what it was made of."""
     config = load_config(backbone)
-    return {"backbone": backbone, "backbone_path": local_path(backbone),
-            "family": resolve_family(config, None, backbone).name, "task": task, "step": 0, "metrics": {},
-            "init": init, "max_length": max_length, "model_type": config.model_type, "format": "ptt-prompt-v1"}
+    return prompt_meta(backbone=backbone, backbone_path=local_path(backbone),
+                       family=resolve_family(config, None, backbone).name, task=task, step=0, metrics={}, init=init,
+                       max_length=max_length, model_type=config.model_type)
 
 
 def quiet_libraries() -> None:

@@ -90,7 +90,7 @@ def options(cls, names, required: tuple[str, ...] = ()):
 def echo_main(obj) -> None:
     """Print on rank 0 only (every rank runs the command)."""
     from ptt.runtime import dist
-    from ptt.transfer.curves import json_safe
+    from ptt.transfer.comparison.curves import json_safe
 
     if dist.is_main():
         click.echo(obj if isinstance(obj, str) else json.dumps(json_safe(obj)))
@@ -222,7 +222,7 @@ def transfer_recycle(local_rank, **kwargs):
 def transfer_rank(local_rank, **kwargs):
     """Rank a prompt library's sources for --task (zero-shot on a sample of its training set)."""
     from ptt.commands import rank as command
-    from ptt.transfer.selection import render_ranking
+    from ptt.transfer.sources.ranking import render_ranking
 
     echo_main(render_ranking(command.run(RankConfig(**kwargs))))
 

@@ -13,13 +13,15 @@ from ptt.commands import train as train_command
 from ptt.config import CompareConfig, TrainConfig
 from ptt.config.arms import HELP, Arm, baseline_arm, run_names
 from ptt.errors import PttError
-from ptt.families.loading import hidden_size, load_config, require_hidden
+from ptt.families.loading import hidden_size, load_config
 from ptt.runtime import dist
 from ptt.runtime.artifacts import atomic_write_json, backbone_id, find_artifacts, load_prompt, save_prompt
-from ptt.transfer.comparison import Target, build_report, metric_name, read_rows, write_report
-from ptt.transfer.curves import mean_std
-from ptt.transfer.recycle import recycle_artifact
-from ptt.transfer.selection import average_top, candidates, rank_library
+from ptt.transfer.comparison.report import Target, build_report, metric_name, read_rows, write_report
+from ptt.transfer.comparison.curves import mean_std
+from ptt.transfer.cross_model.recycle import recycle_artifact
+from ptt.transfer.sources.artifact import read_artifact
+from ptt.transfer.sources.combine import average_top
+from ptt.transfer.sources.ranking import candidates, rank_library
 
 STARTS = "starts"  # prompts the report's arms start from (averaged, recycled), written once, used by every seed
 
@@ -108,9 +110,9 @@ def require_length(arm: Arm, length: int, base: TrainConfig) -> None:
 
 
 def check_prompt(arm: Arm, base: TrainConfig, hidden: int) -> None:
-    tensor, meta = load_prompt(arm.path, flag="--arms")
-    require_hidden(tensor, meta, arm.path, base.backbone, hidden, f"--arms {arm.spec}")
-    require_length(arm, tensor.shape[0], base)
+    artifact = read_artifact(arm.path, "--arms", mixtures=False)
+    artifact.require_fits(base.backbone, hidden, f"--arms {arm.spec}")
+    require_length(arm, artifact.length, base)
 
 
 def prepare_start(arm: Arm, base: TrainConfig, out: Path, name: str, rankings: dict[str, dict]) -> dict[str, Any]:

@@ -12,9 +12,9 @@ from ptt.config import FlattenConfig
 from ptt.core.encode import collate
 from ptt.core.tasks import get_task
 from ptt.runtime import dist
-from ptt.runtime.artifacts import check_output_dir, save_prompt
+from ptt.runtime.artifacts import check_output_dir, prompt_meta, save_prompt
 from ptt.scoring import config_for_artifact, open_scorer
-from ptt.transfer.mixture import load_mixture, mean_prompt
+from ptt.transfer.sources.mixture import load_mixture, mean_prompt
 
 
 def run(cfg: FlattenConfig) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def run(cfg: FlattenConfig) -> dict[str, Any]:
     info = {"init": "mixture_mean", "mixture": str(Path(cfg.mixture).resolve()), "mixture_sha256": meta["sha256"],
             "task": task.name, "inputs": len(rows), "sources": meta["sources"]}
     if dist.is_main():
-        save_prompt(Path(cfg.output_dir), prompt, {
-            **{k: meta.get(k) for k in ("backbone", "backbone_path", "family", "max_length", "model_type")},
-            "task": meta.get("task"), "step": meta.get("step"), "metrics": {}, "init": info, "format": "ptt-prompt-v1"})
+        save_prompt(Path(cfg.output_dir), prompt, prompt_meta(
+            **{k: meta.get(k) for k in ("backbone", "backbone_path", "family", "max_length", "model_type", "task",
+                                        "step")}, metrics={}, init=info))
     return {"output_dir": str(cfg.output_dir), "inputs": len(rows), "shape": list(prompt.shape)}

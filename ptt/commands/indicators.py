@@ -12,24 +12,24 @@ from ptt.errors import PttError
 from ptt.runtime import dist
 from ptt.runtime.artifacts import artifact_paths, atomic_write_bytes, atomic_write_csv, atomic_write_json
 from ptt.scoring import config_for_artifact, open_scorer
-from ptt.transfer.activations import indicator_matrices
+from ptt.transfer.indicators.matrices import indicator_matrices
 from ptt.transfer.plots import heatmap
-from ptt.transfer.sources import load_sources, row_labels
-from ptt.transfer.statistics import correlate
+from ptt.transfer.sources.gather import gather, row_labels
+from ptt.transfer.indicators.correlation import correlate
 
 
 def run(cfg: IndicatorsConfig) -> dict[str, Any]:
     """Indicator matrices over cfg.prompts, written as json/csv/png; with a transfer matrix from `ptt transfer
     eval`, the Spearman and Kendall correlations too."""
-    sources = load_sources(artifact_paths(cfg.prompts, "--prompts"))
+    sources = gather(artifact_paths(cfg.prompts, "--prompts"))
     labels = row_labels(sources)
     transfer = load_transfer_matrix(cfg.transfer_matrix, labels) if cfg.transfer_matrix else None
-    scorer = open_scorer(config_for_artifact(sources[0]["meta"], cfg), sources[0]["tensor"].shape[0])
+    scorer = open_scorer(config_for_artifact(sources[0].meta, cfg), sources[0].length)
     try:
-        matrices = indicator_matrices(scorer, [s["tensor"] for s in sources])
+        matrices = indicator_matrices(scorer, [s.tensor for s in sources])
     finally:
         scorer.close()
-    result = {"prompts": labels, "paths": [s["path"] for s in sources], "matrices": matrices}
+    result = {"prompts": labels, "paths": [s.path for s in sources], "matrices": matrices}
     if transfer is not None:
         result["correlation"] = correlations(matrices, transfer, labels)
     if dist.is_main():

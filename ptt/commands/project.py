@@ -16,14 +16,15 @@ import torch
 from ptt.config import ProjectFitConfig
 from ptt.errors import PttError
 from ptt.families import detect_family
-from ptt.families.loading import hidden_size, load_config, local_path, require_hidden
+from ptt.families.loading import hidden_size, load_config, local_path
 from ptt.runtime import dist
-from ptt.runtime.artifacts import artifact_paths, save_prompt
+from ptt.runtime.artifacts import artifact_paths, prompt_meta, save_prompt
 from ptt.runtime.tb import TBWriter
 from ptt.training import build_trainer
-from ptt.transfer.projector import (ProjectedPrompt, Projector, ProjectorShape, fit_distance, load_projector,
-                                    save_projector)
-from ptt.transfer.sources import load_sources
+from ptt.transfer.cross_model.projector import (ProjectedPrompt, Projector, ProjectorShape, fit_distance,
+                                                load_projector, save_projector)
+from ptt.transfer.sources.artifact import Artifact, read_artifact
+from ptt.transfer.sources.gather import gather
 
 
 def fit(cfg: ProjectFitConfig) -> dict[str, Any]:
@@ -31,26 +32,25 @@ def fit(cfg: ProjectFitConfig) -> dict[str, Any]:
     return fit_by_distance(cfg) if cfg.objective == "distance" else fit_by_task(cfg)
 
 
-def check_backbone(sources: list[dict], backbone: str, flag: str) -> int:
+def check_backbone(sources: list[Artifact], backbone: str, flag: str) -> int:
     """Hidden size of `backbone`; every prompt in `sources` must have it."""
     hidden = hidden_size(load_config(backbone))
     for s in sources:
-        require_hidden(s["tensor"], s["meta"], s["path"], backbone, hidden, flag)
+        s.require_fits(backbone, hidden, flag)
     return hidden
 
 
-def by_task(sources: list[dict], flag: str) -> dict[str, torch.Tensor]:
+def by_task(sources: list[Artifact], flag: str) -> dict[str, torch.Tensor]:
     out = {}
     for s in sources:
-        task = s["meta"].get("task")
-        if task in out:
-            raise PttError(f"{flag}: two prompts for task {task}; give one prompt per task")
-        out[task] = s["tensor"].float()
+        if s.task in out:
+            raise PttError(f"{flag}: two prompts for task {s.task}; give one prompt per task")
+        out[s.task] = s.tensor.float()
     return out
 
 
 def source_prompts(paths: Sequence[str], backbone: str, flag: str) -> dict[str, torch.Tensor]:
-    sources = load_sources(artifact_paths(paths, flag), flag)
+    sources = gather(artifact_paths(paths, flag), flag)
     check_backbone(sources, backbone, flag)
     return by_task(sources, flag)
 
@@ -132,9 +132,9 @@ def backbones(cfg: ProjectFitConfig) -> dict[str, Any]:
 def apply(projector_dir: str | Path, prompt_path: str, output_dir: str | Path) -> dict[str, Any]:
     """Project a source-backbone prompt into the target backbone; writes a regular prompt artifact."""
     projector, pmeta = load_projector(projector_dir)
-    source = load_sources([prompt_path], "--prompt")[0]
+    source = read_artifact(prompt_path, "--prompt", mixtures=False)
     shape = projector.shape
-    tensor, meta = source["tensor"], source["meta"]
+    tensor, meta = source.tensor, source.meta
     if tuple(tensor.shape) != (shape.source_length, shape.source_hidden):
         raise PttError(f"--prompt {prompt_path}: shape {tuple(tensor.shape)} (backbone {meta.get('backbone')}) but the "
                        f"projector maps [{shape.source_length}, {shape.source_hidden}] prompts of "
@@ -142,12 +142,12 @@ def apply(projector_dir: str | Path, prompt_path: str, output_dir: str | Path) -
     with torch.no_grad():
         projected = projector(tensor.float())
     target = pmeta["target_backbone"]
-    out_meta = {"backbone": target, "backbone_path": pmeta.get("target_backbone_path"), "family": pmeta["target_family"],
-                "task": meta.get("task"), "step": 0, "metrics": {}, "max_length": meta.get("max_length", 128),
-                "model_type": load_config(pmeta.get("target_backbone_path") or target).model_type,
-                "init": {"init": "projected", "source": str(prompt_path), "source_backbone": meta.get("backbone"),
-                         "source_sha256": meta.get("sha256"), "projector": str(projector_dir),
-                         "projector_sha256": pmeta["sha256"], "objective": pmeta["objective"]},
-                "format": "ptt-prompt-v1"}
+    out_meta = prompt_meta(
+        backbone=target, backbone_path=pmeta.get("target_backbone_path"), family=pmeta["target_family"],
+        task=meta.get("task"), step=0, metrics={}, max_length=meta.get("max_length", 128),
+        model_type=load_config(pmeta.get("target_backbone_path") or target).model_type,
+        init={"init": "projected", "source": str(prompt_path), "source_backbone": meta.get("backbone"),
+              "source_sha256": meta.get("sha256"), "projector": str(projector_dir),
+              "projector_sha256": pmeta["sha256"], "objective": pmeta["objective"]})
     save_prompt(output_dir, projected, out_meta)
     return {"output_dir": str(output_dir), "task": meta.get("task"), "shape": list(projected.shape)}

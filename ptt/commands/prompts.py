@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ptt.transfer.library import list_library, render_table, show
+from ptt.transfer.sources.library import list_library, render_table, show
 from ptt.transfer.peft import export_peft, import_peft
 
 

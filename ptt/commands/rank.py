@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ptt.config import RankConfig
-from ptt.transfer.selection import rank_library
+from ptt.transfer.sources.ranking import rank_library
 
 
 def run(cfg: RankConfig) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 from ptt.config import RecycleConfig
 from ptt.backbone import made_prompt_meta
 from ptt.runtime.artifacts import check_output_dir, load_prompt, save_prompt
-from ptt.transfer.recycle import recycle_artifact
+from ptt.transfer.cross_model.recycle import recycle_artifact
 
 
 def run(cfg: RecycleConfig) -> dict[str, Any]:

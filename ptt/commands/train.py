@@ -24,7 +24,7 @@ from ptt.core.metrics import majority_record
 from ptt.errors import PttError
 from ptt.families.loading import local_path
 from ptt.runtime import dist
-from ptt.runtime.artifacts import atomic_write_json, save_prompt, tensor_sha256
+from ptt.runtime.artifacts import atomic_write_json, prompt_meta, save_prompt, tensor_sha256
 from ptt.runtime.faults import maybe_fail
 from ptt.runtime.lock import RunLock
 from ptt.runtime.resume import load_state, newest_step, resume_changes, save_state
@@ -32,8 +32,9 @@ from ptt.runtime.rundir import append_metrics, check_run_dir, clear_run_dir, tru
 from ptt.runtime.tb import TBWriter
 from ptt.training import Trainer, build_trainer, plan_trainer, prompt_from_artifact
 from ptt.backbone import initial_prompt, made_prompt_meta
-from ptt.transfer.mixture import DEFAULT_RANK, MixturePrompt, checked_sources, save_mixture
-from ptt.transfer.selection import average_top, candidates, rank_library
+from ptt.transfer.sources.mixture import DEFAULT_RANK, MixturePrompt, checked_sources, save_mixture
+from ptt.transfer.sources.combine import average_top
+from ptt.transfer.sources.ranking import candidates, rank_library
 
 
 def run(cfg: TrainConfig) -> dict[str, Any]:
@@ -278,9 +279,9 @@ def record_eval(trainer: Trainer, run_dir, tb, state, metrics: dict[str, float])
 
 def artifact_meta(trainer: Trainer, step: int, metrics: dict[str, float]) -> dict[str, Any]:
     cfg, frozen = trainer.cfg, trainer.scorer.frozen
-    return {"backbone": cfg.backbone, "backbone_path": local_path(cfg.backbone), "family": frozen.family.name,
-            "task": cfg.task, "step": step, "metrics": metrics, "init": trainer.init_info, "seed": cfg.seed,
-            "max_length": cfg.max_length, "model_type": frozen.config.model_type, "format": "ptt-prompt-v1"}
+    return prompt_meta(backbone=cfg.backbone, backbone_path=local_path(cfg.backbone), family=frozen.family.name,
+                       task=cfg.task, step=step, metrics=metrics, init=trainer.init_info, max_length=cfg.max_length,
+                       model_type=frozen.config.model_type, seed=cfg.seed)
 
 
 def finish(trainer: Trainer, run_dir: Path, state: dict[str, Any]) -> dict[str, Any]:

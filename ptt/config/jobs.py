@@ -155,7 +155,7 @@ class FlattenConfig(ScoreConfig):
         required(self, "mixture", "output_dir")
 
 
-RECYCLE_METHODS = ("v2v-lin", "lin-comb")  # see ptt.transfer.recycle
+RECYCLE_METHODS = ("v2v-lin", "lin-comb")  # see ptt.transfer.cross_model.recycle
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from ptt.core.tasks import get_task
 from ptt.errors import PttError
 
 PRECISIONS = ("auto", "fp32", "bf16")
-RANK_CRITERIA = ("balanced_accuracy", "gold_log_prob", "macro_f1", "accuracy")  # see ptt.transfer.selection
+RANK_CRITERIA = ("balanced_accuracy", "gold_log_prob", "macro_f1", "accuracy")  # see ptt.transfer.sources.ranking
 INITS = ("uniform", "vocab", "labels")
 BATCH_ORDERS = ("grouped", "random")  # see ptt.core.order
 DATA_SOURCES = ("local", "hub")

@@ -25,8 +25,20 @@ from ptt.runtime.faults import maybe_fail
 
 TENSOR_FILE = "prompt.safetensors"
 META_FILE = "prompt.json"
-MIXTURE_META = "mixture.json"  # an attention-mixture artifact (see ptt.transfer.mixture)
+MIXTURE_META = "mixture.json"  # an attention-mixture artifact (see ptt.transfer.sources.mixture)
 TENSOR_KEY = "prompt"
+PROMPT_FORMAT = "ptt-prompt-v1"
+
+
+def prompt_meta(*, backbone: str, backbone_path: str | None, family: str | None, task: str | None, step: int | None,
+                metrics: dict[str, float], init: Any, max_length: int, model_type: str | None,
+                **extra: Any) -> dict[str, Any]:
+    """The prompt.json fields of a plain prompt, every one named (`save_prompt` adds length, hidden size and the
+    checksum): the backbone it fits and how to find it, the task and step it was trained for (None: made, not
+    trained), its metrics, what it started from, the text length it was scored with; `extra`: e.g. the seed."""
+    return {"backbone": backbone, "backbone_path": backbone_path, "family": family, "task": task, "step": step,
+            "metrics": metrics, "init": init, "max_length": max_length, "model_type": model_type, **extra,
+            "format": PROMPT_FORMAT}
 
 
 def tensor_sha256(t: torch.Tensor) -> str:

@@ -1,7 +1,7 @@
-"""Transfer: everything that moves or compares prompts across tasks and backbones.
+"""Transfer: everything that moves or compares prompts across tasks and backbones, grouped by concept.
 
-sources (loading prompts of one backbone), matrix (the zero-shot transfer matrix), comparison and curves
-(random vs transferred convergence), projector (cross-model projector, its distance fit and artifact),
-similarity, activations and statistics (transferability indicators and their correlation), library (listing
-prompt artifacts), peft (PEFT interchange), selection (ranking a library's sources), paired (per-seed paired differences, prompt averaging), plots.
+indicators (embedding similarity, activation overlap, their matrices and correlation with transfer), sources
+(gathering, listing, ranking and combining source prompts), comparison (random vs transferred convergence: curves,
+paired statistics, the report), cross_model (projector, recycling); matrix (the zero-shot transfer matrix), peft
+(PEFT interchange), plots.
 """

@@ -9,16 +9,17 @@ from typing import Any
 from ptt.core.tasks import get_task
 from ptt.runtime.artifacts import atomic_write_csv, atomic_write_json
 from ptt.transfer.plots import heatmap
-from ptt.transfer.sources import own_prompt_index
+from ptt.transfer.sources.artifact import Artifact
+from ptt.transfer.sources.gather import own_prompt_index
 
 RANDOM_ROW = "random"
 
 
-def matrix_result(sources: list[dict], rows: list[str], tasks: list[str], scores,
+def matrix_result(sources: list[Artifact], rows: list[str], tasks: list[str], scores,
                   majority: dict[str, dict] | None = None) -> dict[str, Any]:
     """Primary-metric matrix plus the relative view, macro-F1 beside accuracy, and each target's majority class.
 
-    sources: the loaded source prompts (rows[:len(sources)] are their labels); scores: {row: {task: metrics}};
+    sources: the source artifacts (rows[:len(sources)] are their labels); scores: {row: {task: metrics}};
     majority: {task: {"label", "accuracy"}} for classification targets (the accuracy of always answering the
     commonest eval label: a prompt at that level may have learned nothing but the prior).
     """
@@ -31,9 +32,9 @@ def matrix_result(sources: list[dict], rows: list[str], tasks: list[str], scores
     return {"rows": rows, "tasks": tasks, "metric": primary, "values": values, "relative": relative,
             "macro_f1": macro, "majority_class": majority or {},
             "own_prompt": {t: (rows[i] if i is not None else None) for t, i in own.items()},
-            "all_metrics": scores, "sources": [{"row": r, "path": s["path"], "task": s["meta"].get("task"),
-                                                "sha256": s["meta"].get("sha256")} for r, s in zip(rows, sources)],
-            "backbone": sources[0]["meta"].get("backbone")}
+            "all_metrics": scores, "sources": [{"row": r, "path": s.path, "task": s.task, "kind": s.kind,
+                                                "sha256": s.meta.get("sha256")} for r, s in zip(rows, sources)],
+            "backbone": sources[0].meta.get("backbone")}
 
 
 def write_matrix(result: dict[str, Any], out: Path) -> None:

@@ -40,6 +40,7 @@ from ptt.runtime.artifacts import (
     atomic_write_tensors,
     backbone_id,
     load_prompt,
+    prompt_meta,
     save_prompt,
     tensor_sha256,
 )
@@ -182,15 +183,14 @@ def import_peft(adapter_dir: str | Path, out_dir: str | Path, backbone: str | No
     sidecar = _sidecar(Path(adapter_dir), tensor_sha256(prompt))
     family = detect_family(config, backbone).name if config is not None else \
         sidecar.get("family") or FAMILY_OF_TASK_TYPE.get(str(cfg.get("task_type")))
-    meta = {
-        "backbone": backbone, "backbone_path": local_path(backbone), "family": family,
-        "task": task or sidecar.get("task") or "unknown", "step": sidecar.get("step"),
-        "metrics": sidecar.get("metrics") or {}, "max_length": sidecar.get("max_length", 128),
-        "model_type": getattr(config, "model_type", None), "format": "ptt-prompt-v1",
-        "init": {"init": "peft", "source": str(adapter_dir), "peft_task_type": cfg.get("task_type"),
-                 "num_transformer_submodules": cfg.get("num_transformer_submodules"),
-                 "rows_in_adapter": int(weights.shape[0])},
-    }
+    meta = prompt_meta(
+        backbone=backbone, backbone_path=local_path(backbone), family=family,
+        task=task or sidecar.get("task") or "unknown", step=sidecar.get("step"),
+        metrics=sidecar.get("metrics") or {}, max_length=sidecar.get("max_length", 128),
+        model_type=getattr(config, "model_type", None),
+        init={"init": "peft", "source": str(adapter_dir), "peft_task_type": cfg.get("task_type"),
+              "num_transformer_submodules": cfg.get("num_transformer_submodules"),
+              "rows_in_adapter": int(weights.shape[0])})
     return save_prompt(out_dir, prompt, meta)
 
 

@@ -7,26 +7,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from ptt.cli import main
-from tests.conftest import run_ptt
+from tests.helpers import run_ptt, invoke, assert_clean_error
 
 SMALL = ["--prompt-length", "4", "--max-length", "24", "--max-steps", "2", "--eval-every", "1", "--batch-size", "4",
          "--max-train-examples", "16", "--max-eval-examples", "8"]
-
-
-def assert_clean_error(result, *needles: str) -> None:
-    lines = [ln for ln in result.output.splitlines() if ln.strip() and "[WARNING]" not in ln]
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    assert lines and lines[-1].startswith("Error: "), result.output
-    for needle in needles:
-        assert needle in lines[-1], (needle, lines[-1])
-
-
-def invoke(*args: str):
-    return CliRunner().invoke(main, list(args))
 
 
 def test_unknown_task_in_a_real_process():

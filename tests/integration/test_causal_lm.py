@@ -21,18 +21,12 @@ from ptt.families.loading import load_config
 from ptt.runtime.artifacts import load_prompt, save_prompt
 from ptt.scoring import open_scorer
 from ptt.training import build_trainer
-from ptt.transfer.activations import activation_masks, ffn_modules
+from ptt.transfer.indicators.overlap import activation_masks, ffn_modules
 from ptt.transfer.peft import export_peft, import_peft
-from tests.conftest import run_ptt
-from tests.integration.test_train_tiny import backbone_snapshot, tiny_cfg
+from tests.helpers import run_ptt, tiny_cfg, backbone_snapshot
 
 CONFIGS = Path(__file__).parents[1] / "fixtures" / "configs"
 L = 4
-
-
-@pytest.fixture(scope="module")
-def causal(tiny_causal) -> dict[str, str]:
-    return tiny_causal
 
 
 @pytest.mark.parametrize("name", ["gpt2", "llama"])

@@ -23,10 +23,7 @@ from ptt.families import detect_family
 from ptt.families.loading import load_config, load_frozen, load_tokenizer
 from ptt.runtime.artifacts import load_prompt
 from ptt.training import build_trainer
-from tests.conftest import clean_env, deepspeed_launcher
-from tests.integration.test_bad_input import assert_clean_error, invoke
-from tests.integration.test_launcher import REPO, free_port
-from tests.integration.test_train_tiny import tiny_cfg
+from tests.helpers import REPO, clean_env, deepspeed_launcher, free_port, invoke, assert_clean_error, tiny_cfg
 
 KINDS = ["t5", "roberta", "bert_mlm", "bert", "gpt2", "llama"]
 # seq2seq: the decoder's output, and so the prompt's gradient, differs from the run without checkpointing at the

@@ -16,7 +16,6 @@ from ptt.families import detect_family, is_decoder_only
 from ptt.families.base import label_token_ids
 from ptt.families.loading import load_config
 from ptt.scoring import open_scorer
-from tests.integration.test_causal_lm import causal  # noqa: F401
 
 L = 5
 

@@ -17,7 +17,7 @@ from ptt.core.tasks import get_task
 from ptt.families import detect_family
 from ptt.families.loading import load_config, load_frozen, load_tokenizer
 from ptt.training import build_trainer
-from tests.integration.test_train_tiny import tiny_cfg
+from tests.helpers import tiny_cfg
 
 KINDS = ["t5", "roberta", "bert", "gpt2", "llama"]
 PRODUCTS = ("aten::mm", "aten::addmm", "aten::bmm")

@@ -22,10 +22,7 @@ from ptt.families.base import greedy
 from ptt.runtime.artifacts import load_prompt
 from ptt.scoring import open_scorer
 from ptt.tiny import build
-from tests.conftest import clean_env, deepspeed_launcher, run_ptt
-from tests.integration.test_causal_lm import causal  # noqa: F401  (the tiny GPT-2 / Llama fixture)
-from tests.integration.test_launcher import REPO, free_port
-from tests.integration.test_train_tiny import tiny_cfg
+from tests.helpers import REPO, clean_env, run_ptt, deepspeed_launcher, free_port, tiny_cfg, fake_prompt
 
 L = 4
 
@@ -181,8 +178,6 @@ def test_a_generation_file_missing_its_answer_field(tiny_models, tmp_path):
     (data / "NQ-open.dev.jsonl").write_text('{"question": "who wrote hamlet"}\n')
     r = run_ptt("eval", "--prompt", "unused", "--task", "nq_open", "--data-dir", str(tmp_path / "data"))
     assert r.returncode == 2  # the prompt is checked first; now the data itself:
-    from tests.integration.test_projector_tiny import fake_prompt
-
     p = fake_prompt(tmp_path / "p", tiny_models["t5"], "nq_open", hidden=32, family="seq2seq")
     r = run_ptt("eval", "--prompt", p, "--task", "nq_open", "--data-dir", str(tmp_path / "data"))
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
@@ -220,8 +215,6 @@ def test_two_rank_zero3_generation_through_the_launcher(t5_eos, tmp_path):
 
 
 def test_generation_tasks_are_in_the_transfer_matrix_with_their_own_metric(tiny_models, tmp_path):
-    from tests.integration.test_projector_tiny import fake_prompt
-
     p = fake_prompt(tmp_path / "p", tiny_models["t5"], "sst2", hidden=32, family="seq2seq")
     r = run_ptt("transfer", "eval", "--prompts", p, "--tasks", "sst2,squad,samsum", "--output-dir", str(tmp_path / "m"),
                 "--max-eval-examples", "4", "--max-new-tokens", "4", "--precision", "fp32")
@@ -234,9 +227,7 @@ def test_generation_tasks_are_in_the_transfer_matrix_with_their_own_metric(tiny_
 
 def test_sources_are_ranked_for_a_generation_target_by_its_primary_metric(tiny_models, tmp_path):
     from ptt.config import RankConfig
-    from ptt.transfer.selection import rank_library, render_ranking
-    from tests.integration.test_projector_tiny import fake_prompt
-
+    from ptt.transfer.sources.ranking import rank_library, render_ranking
     for i, task in enumerate(("squad", "sst2", "nq_open")):
         fake_prompt(tmp_path / "lib" / task, tiny_models["t5"], task, hidden=32, family="seq2seq", seed=i)
     cfg = RankConfig(task="nq_open", backbone=tiny_models["t5"], library=str(tmp_path / "lib"), sample=6,
@@ -251,8 +242,6 @@ def test_sources_are_ranked_for_a_generation_target_by_its_primary_metric(tiny_m
 def test_compare_runs_arms_on_a_generation_target(tiny_models, tmp_path):
     from ptt.commands import compare
     from ptt.config import CompareConfig
-    from tests.integration.test_projector_tiny import fake_prompt
-
     source = fake_prompt(tmp_path / "src", tiny_models["t5"], "squad", hidden=32, family="seq2seq")
     fields = {k: v for k, v in gen_cfg(tiny_models["t5"], tmp_path / "x").to_dict().items()
               if k not in ("output_dir", "task", "backbone", "resume", "overwrite", "tb_dir", "init_from")}

@@ -20,12 +20,13 @@ from ptt.families import FAMILIES
 from ptt.families.loading import load_frozen
 from ptt.runtime.artifacts import load_prompt, save_prompt
 from ptt.scoring import open_scorer
-from ptt.transfer.activations import activation_masks, ffn_modules, indicator_matrices
-from ptt.transfer.library import list_library, render_table, show
+from ptt.transfer.indicators.matrices import indicator_matrices
+from ptt.transfer.indicators.overlap import activation_masks, ffn_modules
+from ptt.transfer.sources.library import list_library, render_table, show
 from ptt.transfer.peft import export_peft, import_peft
-from ptt.transfer.similarity import on_all
+from ptt.transfer.indicators.overlap import on_all
+from tests.helpers import tiny_cfg
 
-from tests.integration.test_train_tiny import tiny_cfg
 
 D_FF = 64  # intermediate size of every tiny model in tests/conftest.py
 L = 4
@@ -277,7 +278,7 @@ def test_peft_loads_the_exported_t5_prompt_and_prepends_it_as_ptt_does(t5_librar
 def test_import_of_an_adapter_peft_itself_trained(t5_library, tiny_models, tmp_path):
     from peft import PromptTuningConfig, get_peft_model
 
-    from ptt.transfer.sources import load_sources
+    from ptt.transfer.sources.gather import gather
 
     model = load_frozen(tiny_models["t5"], FAMILIES["seq2seq"].load_class(), torch.float32)
     torch.manual_seed(3)
@@ -294,7 +295,7 @@ def test_import_of_an_adapter_peft_itself_trained(t5_library, tiny_models, tmp_p
     assert meta["family"] == "seq2seq" and meta["task"] == "unknown" and meta["metrics"] == {}
     assert meta["backbone"] == tiny_models["t5"]
     _, paths = t5_library  # the imported prompt sits with ptt's own prompts of that backbone
-    assert len(load_sources([str(paths[0]), str(out)])) == 2
+    assert len(gather([str(paths[0]), str(out)])) == 2
     out2 = import_peft(tmp_path / "peft", tmp_path / "imported-mr", task="mr")
     assert load_prompt(out2)[1]["task"] == "mr"
 

@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-from pathlib import Path
 
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ptt.runtime.artifacts import load_prompt, save_prompt
-from tests.conftest import FIXTURES, clean_env, deepspeed_launcher, run_ptt
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import FIXTURES, REPO, clean_env, run_ptt, deepspeed_launcher, free_port
 
 
 def test_two_rank_zero3_bf16_through_the_launcher(tiny_models, tmp_path):

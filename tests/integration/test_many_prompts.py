@@ -10,7 +10,7 @@ import torch
 from ptt.config import ScoreConfig
 from ptt.core.tasks import get_task
 from ptt.scoring import open_scorer
-from ptt.transfer.activations import activation_masks
+from ptt.transfer.indicators.overlap import activation_masks
 
 L = 3
 KINDS = ["t5", "roberta", "bert_mlm", "bert", "gpt2", "llama"]

@@ -14,10 +14,7 @@ from ptt.cli import main
 from ptt.commands import compare
 from ptt.config import CompareConfig, TrainConfig
 from ptt.runtime.artifacts import load_prompt
-from tests.integration.test_bad_input import assert_clean_error
-from tests.integration.test_projector_tiny import fake_prompt
-from tests.integration.test_train_tiny import tiny_cfg
-from tests.integration.test_transfer_tiny import fields_of
+from tests.helpers import assert_clean_error, tiny_cfg, fake_prompt, fields_of
 
 TRAIN = ["--prompt-length", "4", "--max-length", "24", "--max-steps", "2", "--eval-every", "2", "--batch-size", "4",
          "--max-train-examples", "32", "--max-eval-examples", "8", "--precision", "fp32"]
@@ -129,7 +126,7 @@ def test_library_start_bad_input(tiny_models, library, tmp_path):
 
 def test_rank_by_accuracy_orders_and_records_by_accuracy(tiny_models, library):
     from ptt.config import RankConfig
-    from ptt.transfer.selection import rank_library
+    from ptt.transfer.sources.ranking import rank_library
 
     cfg = RankConfig(task="laptop", backbone=tiny_models["bert"], library=str(library), sample=16, max_length=24,
                      precision="fp32", rank_by="accuracy")

@@ -24,13 +24,9 @@ from ptt.core.tasks import get_task
 from ptt.runtime.artifacts import artifact_paths, load_prompt
 from ptt.scoring import open_scorer
 from ptt.training import build_trainer, plan_trainer
-from ptt.transfer.mixture import MIXTURE_FILE, MixturePrompt, load_mixture
-from tests.conftest import clean_env, deepspeed_launcher
-from tests.integration.test_bad_input import assert_clean_error
-from tests.integration.test_launcher import REPO, free_port
-from tests.integration.test_projector_tiny import fake_prompt
-from tests.integration.test_train_tiny import backbone_snapshot, tiny_cfg
-from tests.integration.test_transfer_tiny import fields_of
+from ptt.transfer.sources.mixture import MIXTURE_FILE, MixturePrompt, load_mixture
+from tests.helpers import (REPO, clean_env, deepspeed_launcher, free_port, assert_clean_error, tiny_cfg,
+                           backbone_snapshot, fake_prompt, fields_of)
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,7 @@ import pytest
 import torch
 
 from ptt.runtime.artifacts import load_prompt
-from tests.conftest import clean_env, deepspeed_launcher
-from tests.integration.test_launcher import REPO, free_port
+from tests.helpers import REPO, clean_env, deepspeed_launcher, free_port
 
 
 def ptt_args(backbone: str, out: Path) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from ptt.training import build_trainer
-from tests.integration.test_train_tiny import tiny_cfg
+from tests.helpers import tiny_cfg
 
 GENERATION = {"task": "squad", "max_length": 48, "max_new_tokens": 4}
 JOBS = {"t5": ("t5", {}), "roberta": ("roberta", {}), "bert": ("bert", {}), "llama": ("llama", {}),

@@ -11,25 +11,14 @@ import torch
 from click.testing import CliRunner
 
 from ptt.cli import main
-from ptt.runtime.artifacts import load_prompt, save_prompt
+from ptt.runtime.artifacts import load_prompt
 from ptt.runtime.zero import gathered
 from ptt.training import build_trainer
-from ptt.transfer.projector import Projector, ProjectedPrompt, ProjectorShape
-from tests.conftest import FIXTURES, clean_env, deepspeed_launcher
-from tests.integration.test_bad_input import assert_clean_error
-from tests.integration.test_launcher import REPO, free_port
-from tests.integration.test_train_tiny import backbone_snapshot, tiny_cfg
+from ptt.transfer.cross_model.projector import Projector, ProjectedPrompt, ProjectorShape
+from tests.helpers import (FIXTURES, REPO, clean_env, deepspeed_launcher, free_port, assert_clean_error, tiny_cfg,
+                           backbone_snapshot, fake_prompt)
 
 SKEWED = str(FIXTURES / "skewed_neg_sst2.jsonl")  # 90% negative
-
-
-def fake_prompt(path, backbone, task, length=4, hidden=48, seed=0, family="masked_lm"):
-    """A prompt artifact of `backbone` (its values random: what matters here is its backbone and shape)."""
-    g = torch.Generator().manual_seed(seed)
-    save_prompt(path, torch.randn(length, hidden, generator=g) * 0.5,
-                {"backbone": backbone, "backbone_path": backbone, "family": family, "task": task, "step": 0,
-                 "metrics": {}, "max_length": 24})
-    return str(path)
 
 
 @pytest.fixture(scope="module")

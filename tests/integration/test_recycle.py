@@ -23,11 +23,8 @@ from ptt.config import CompareConfig, EvalConfig, TrainConfig
 from ptt.core.tasks import get_task
 from ptt.runtime.artifacts import load_prompt
 from ptt.scoring import open_scorer
-from ptt.transfer.recycle import canonical_vocab, fit_linear, shared_ids
-from tests.conftest import FIXTURES
-from tests.integration.test_bad_input import assert_clean_error
-from tests.integration.test_projector_tiny import fake_prompt
-from tests.integration.test_transfer_tiny import fields_of
+from ptt.transfer.cross_model.recycle import canonical_vocab, fit_linear, shared_ids
+from tests.helpers import FIXTURES, assert_clean_error, fake_prompt, fields_of
 
 DATA = str(FIXTURES / "skewed_sst2.jsonl")  # 90% positive: a signal a 4-vector prompt on a random tiny T5 learns
 SCORE = dict(task="sst2", eval_file=DATA, text_field="text", precision="fp32", max_length=24, max_eval_examples=64)
@@ -188,7 +185,7 @@ def test_recycle_bad_input(tiny_models, tmp_path):
 
 
 def test_embeddings_are_read_from_the_checkpoint_without_building_the_model(tiny_models, monkeypatch):
-    import ptt.transfer.recycle as recycle_module
+    import ptt.transfer.cross_model.recycle as recycle_module
 
     full = {k: AutoModel.from_pretrained(tiny_models[k]).get_input_embeddings().weight.detach()
             for k in ("t5", "roberta", "bert")}

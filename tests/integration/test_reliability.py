@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from ptt.runtime.artifacts import load_prompt
-from tests.conftest import clean_env, deepspeed_launcher, run_ptt
-from tests.integration.test_launcher import REPO, free_port
+from tests.helpers import REPO, clean_env, run_ptt, deepspeed_launcher, free_port
 
 FAILURE_BOUND_S = 30  # a dead rank ends the job within this many seconds (the launcher polls every second)
 

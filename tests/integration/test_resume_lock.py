@@ -15,8 +15,7 @@ from ptt.commands.train import run as train
 from ptt.errors import PttError
 from ptt.runtime.artifacts import load_prompt
 from ptt.runtime.lock import LOCK_FILE
-from tests.conftest import clean_env, run_ptt
-from tests.integration.test_train_tiny import tiny_cfg
+from tests.helpers import clean_env, run_ptt, tiny_cfg
 
 
 def snapshot(folder) -> dict[str, str]:

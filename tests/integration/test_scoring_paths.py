@@ -18,9 +18,8 @@ from ptt.core.data import default_data_dir, load_task_split
 from ptt.core.tasks import get_task
 from ptt.runtime.artifacts import save_prompt
 from ptt.scoring import open_scorer
-from ptt.transfer.selection import rank_library
-from tests.integration.test_bad_input import assert_clean_error
-from tests.integration.test_projector_tiny import fake_prompt
+from ptt.transfer.sources.ranking import rank_library
+from tests.helpers import assert_clean_error, fake_prompt
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from ptt.cli import main
-from ptt.transfer.selection import rank_library
-from tests.integration.test_bad_input import assert_clean_error
-from tests.integration.test_projector_tiny import fake_prompt
-from tests.integration.test_train_tiny import tiny_cfg
+from ptt.transfer.sources.ranking import rank_library
+from tests.helpers import assert_clean_error, tiny_cfg, fake_prompt
 
 
 @pytest.fixture(scope="module")

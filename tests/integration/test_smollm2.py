@@ -19,8 +19,7 @@ from ptt.families.base import label_token_ids
 from ptt.families.loading import gguf_embedding, locate
 from ptt.runtime.artifacts import load_prompt
 from ptt.scoring import cut_at_eos, open_scorer
-from tests.conftest import run_ptt
-from tests.integration.test_bad_input import assert_clean_error, invoke
+from tests.helpers import run_ptt, invoke, assert_clean_error
 
 L = 4
 N = 8  # new tokens decoded

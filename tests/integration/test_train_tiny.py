@@ -13,25 +13,11 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import ptt.training
 from ptt.cli import main
 from ptt.commands.train import run as train
-from ptt.config import TrainConfig
 from ptt.runtime.artifacts import load_prompt
-from ptt.runtime.zero import gathered
 from ptt.training import build_trainer
+from tests.helpers import tiny_cfg, backbone_snapshot
 
 FAMILY_OF = {"t5": "seq2seq", "roberta": "masked_lm", "bert_mlm": "masked_lm", "bert": "encoder"}
-
-
-def tiny_cfg(backbone: str, out, **kw) -> TrainConfig:
-    base = dict(backbone=backbone, task="sst2", prompt_length=4, max_length=24, max_steps=4, eval_every=2,
-                batch_size=4, max_train_examples=64, max_eval_examples=16, eval_batch_size=8, lr=0.1,
-                output_dir=str(out), log_every=1, precision="fp32", ds_config="zero3_bf16")
-    return TrainConfig(**{**base, **kw})
-
-
-def backbone_snapshot(model) -> dict[str, torch.Tensor]:
-    params = list(model.backbone.parameters())
-    with gathered(params):
-        return {n: p.detach().clone() for n, p in model.backbone.named_parameters()}
 
 
 @pytest.mark.parametrize("kind", ["t5", "roberta", "bert_mlm", "bert"])

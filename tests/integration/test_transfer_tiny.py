@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections import Counter
 from pathlib import Path
@@ -20,14 +19,7 @@ from ptt.core.tasks import get_task
 from ptt.families import detect_family
 from ptt.families.loading import load_config, load_tokenizer
 from ptt.config import CompareConfig, ScoreConfig, TrainConfig, TransferEvalConfig
-from tests.integration.test_bad_input import assert_clean_error
-from tests.integration.test_train_tiny import tiny_cfg
-
-
-def fields_of(cfg, cls) -> dict:
-    """cfg's values of the fields `cls` has (the shared settings a job config takes over from a TrainConfig)."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return {k: v for k, v in dataclasses.asdict(cfg).items() if k in names}
+from tests.helpers import assert_clean_error, tiny_cfg, fields_of
 
 
 @pytest.fixture(scope="module")

@@ -97,3 +97,20 @@ def test_cli_starts_without_torch():
     out = subprocess.run([sys.executable, "-c", "import sys, ptt.cli; print('torch' in sys.modules)"],
                          capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_test_modules_share_helpers_through_one_module():
+    tests = Path(__file__).resolve().parents[1]
+    for path in tests.rglob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tests"):
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(a.name for a in node.names if a.name.startswith("tests"))
+        assert imported <= {"tests.helpers"}, f"{path.relative_to(tests)} imports {sorted(imported)}"
+
+
+def test_no_module_shadows_the_standard_library():
+    shadowing = sorted(module_name(p) for p in ROOT.rglob("*.py") if p.stem in sys.stdlib_module_names)
+    assert not shadowing, f"modules named like a standard-library module: {shadowing}"

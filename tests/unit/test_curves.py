@@ -4,8 +4,9 @@ import math
 
 import pytest
 
-from ptt.transfer.comparison import Target, seed_summary
-from ptt.transfer.curves import area_under_curve, improvement_target, json_safe, mean_std, speedup, steps_to_target
+from ptt.transfer.comparison.report import Target, seed_summary
+from ptt.transfer.comparison.curves import (area_under_curve, improvement_target, json_safe, mean_std, speedup,
+                                            steps_to_target)
 
 RANDOM = [(0, 0.50), (10, 0.60), (20, 0.70), (30, 0.80), (40, 0.90)]
 TRANSFER = [(0, 0.70), (10, 0.85), (20, 0.88), (30, 0.90), (40, 0.91)]
@@ -62,7 +63,7 @@ def test_target_kinds():
 
 
 def test_report_says_unbounded_not_never_when_the_transfer_starts_at_the_target():
-    from ptt.transfer.comparison import build_report, render_markdown
+    from ptt.transfer.comparison.report import build_report, render_markdown
     from ptt.config import TrainConfig
 
     at_start = [(0, 0.9), (10, 0.9), (20, 0.91), (30, 0.9), (40, 0.9)]
@@ -80,7 +81,7 @@ def test_n_arm_report_pairs_every_arm_with_the_baseline_seed_by_seed():
     """Three arms on three seeds, hand-made curves: the paired differences, intervals and wins are those of the
     per-seed numbers computed here by hand."""
     from ptt.config import TrainConfig
-    from ptt.transfer.comparison import build_report, render_markdown
+    from ptt.transfer.comparison.report import build_report, render_markdown
 
     def curve(start, end):
         return [(0, start), (10, (start + end) / 2), (20, end)]

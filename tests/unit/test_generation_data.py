@@ -14,7 +14,7 @@ from ptt.core.generation import (GENERATION_TASKS, GenTaskSpec, get_generation_t
                                  load_generation_split)
 from ptt.core.genformats import DOC_SEPARATOR
 from ptt.core.textmetrics import METRICS
-from tests.unit.test_tasks_data import raises_ptt
+from tests.helpers import raises_ptt
 
 SHARED = Path("/work/shared/data")
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="full data /work/shared/data absent")

@@ -7,10 +7,11 @@ import math
 import pytest
 import torch
 
-from ptt.transfer.similarity import (INDICATORS, cosine_flat, cosine_tokenwise, euclidean_flat, euclidean_tokenwise,
-                                     on_all, on_by_layer, on_overlap, on_windows, similarity_matrix, thirds)
-from ptt.transfer.sources import own_prompt_index
-from ptt.transfer.statistics import correlate, kendall, rankdata, spearman
+from ptt.transfer.indicators.embedding import (INDICATORS, cosine_flat, cosine_tokenwise, euclidean_flat,
+                                               euclidean_tokenwise, similarity_matrix)
+from ptt.transfer.indicators.overlap import on_all, on_by_layer, on_overlap, on_windows, thirds
+from ptt.transfer.sources.gather import own_prompt_index
+from ptt.transfer.indicators.correlation import correlate, kendall, rankdata, spearman
 
 
 def mask(size: int, active: set[int]) -> torch.Tensor:

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from ptt.transfer.paired import average_prompts, paired_difference, t95
+from ptt.transfer.comparison.paired import paired_difference, t95
+from ptt.transfer.sources.combine import average_prompts
 
 
 def test_paired_difference_by_hand():

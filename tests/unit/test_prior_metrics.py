@@ -10,7 +10,7 @@ from ptt.config.arms import baseline_arm, parse_arms, run_names
 from ptt.core.metrics import (accuracy, balanced_accuracy, classification_report, gold_log_prob, macro_f1,
                               majority_class, top_prediction_share)
 from ptt.errors import PttError
-from ptt.transfer.selection import log_softmax
+from ptt.transfer.sources.ranking import log_softmax
 
 
 @pytest.mark.parametrize("labels", [[1] * 65 + [0] * 35, [0] * 10 + [1] * 80 + [2] * 10, [2] * 3 + [0] * 97])

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ptt.errors import PttError
-from ptt.transfer.projector import Projector, ProjectedPrompt, ProjectorShape, distance_loss
+from ptt.transfer.cross_model.projector import Projector, ProjectedPrompt, ProjectorShape, distance_loss
 
 
 def test_token_and_flat_shapes():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ptt.errors import PttError
-from ptt.transfer.recycle import canonical, fit_linear, recycle, shared_ids, word_scheme
+from ptt.transfer.cross_model.recycle import canonical, fit_linear, recycle, shared_ids, word_scheme
 
 
 def test_both_methods_recover_a_linear_relation_and_differ_on_a_curved_one():

@@ -11,8 +11,8 @@ import pytest
 
 from ptt.core import data as ptt_data
 from ptt.core.data import default_data_dir, load_files, load_task_split
-from ptt.errors import PttError
 from ptt.core.tasks import FAMILIES, TASKS, get_task
+from tests.helpers import raises_ptt
 
 SHARED = Path("/work/shared/data")
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="full data /work/shared/data absent")
@@ -30,18 +30,6 @@ def find(ds, prefix):
     hits = [i for i, text in enumerate(ds["text_a"]) if text.startswith(prefix)]
     assert hits, f"no row starts with {prefix!r}"
     return hits[0]
-
-
-def raises_ptt(func, *args, needles=(), **kwargs):
-    """Call func, expect a one-line PttError (exit code 2) whose message contains every needle."""
-    with pytest.raises(PttError) as info:
-        func(*args, **kwargs)
-    message = info.value.format_message()
-    assert info.value.exit_code == 2
-    assert "\n" not in message
-    for needle in needles:
-        assert str(needle) in message, f"{needle!r} not in {message!r}"
-    return message
 
 
 # ---------------------------------------------------------------- task table

@@ -13,8 +13,9 @@ from ptt.config import TrainConfig
 from ptt.core.tasks import get_task
 from ptt.runtime import dist
 from ptt.runtime.artifacts import atomic_write_bytes, atomic_write_json
-from ptt.transfer.curves import area_under_curve, improvement_target, json_safe, mean_std, speedup, steps_to_target
-from ptt.transfer.paired import paired_difference
+from ptt.transfer.comparison.curves import (area_under_curve, improvement_target, json_safe, mean_std, speedup,
+                                            steps_to_target)
+from ptt.transfer.comparison.paired import paired_difference
 from ptt.transfer.plots import mean_curves
 
 FIELDS = ("step0", "best", "auc", "steps_to_target", "steps_to_baseline_best")

@@ -22,10 +22,9 @@ from ptt.core.metrics import argmax_rows, classification_report, gold_log_prob, 
 from ptt.core.tasks import get_task
 from ptt.errors import PttError
 from ptt.families.loading import local_path
-from ptt.runtime.artifacts import backbone_id, load_prompt
 from ptt.scoring import open_scorer
-from ptt.transfer.library import list_library
-from ptt.transfer.paired import average_prompts
+from ptt.transfer.sources.artifact import read_artifact
+from ptt.transfer.sources.library import list_library
 
 DEFAULT_SAMPLE = 256
 
@@ -39,20 +38,19 @@ def candidates(library: str, task: str, backbone: str, length: int | None = None
     """
     target_id, usable, skipped = local_path(backbone) or backbone, [], []
     for row in list_library(library):
-        tensor, meta = load_prompt(row["path"], flag=flag)
+        artifact = read_artifact(row["path"], flag=flag, mixtures=False)
         # absolute: a mixture or an averaged start names its sources wherever it is used from
-        entry = {"path": str(Path(row["path"]).resolve()), "task": meta.get("task"), "tensor": tensor,
-                 "sha256": meta.get("sha256")}
-        want = length if length is not None else (usable[0]["tensor"].shape[0] if usable else tensor.shape[0])
-        reason, what = None, None
-        if backbone_id(meta) != target_id:
-            reason, what = f"other backbone ({meta.get('backbone')})", f"backbone {meta.get('backbone')}"
-        elif tensor.shape[0] != want:
-            reason, what = f"length {tensor.shape[0]} != {want}", f"length {tensor.shape[0]}"
+        entry = {"path": str(Path(row["path"]).resolve()), "task": artifact.task, "tensor": artifact.tensor,
+                 "sha256": artifact.meta.get("sha256")}
+        want = length if length is not None else (usable[0]["tensor"].shape[0] if usable else artifact.length)
+        reason = artifact.mismatch(target_id, want)
         if reason and strict:
-            fix = f"pass --prompt-length {tensor.shape[0]} or " if what.startswith("length") else ""
+            by_length = reason.startswith("length")
+            what = f"length {artifact.length}" if by_length else f"backbone {artifact.meta.get('backbone')}"
+            fix = f"pass --prompt-length {artifact.length} or " if by_length else ""
             raise PttError(f"{flag} {library}: {row['path']} is a prompt of {what}, but a combined start needs prompts "
                            f"of {target_id} with length {want}; {fix}move it out of the library")
+        meta = artifact.meta
         if not reason and meta.get("task") == task:
             reason = "same task as the target"
         elif not reason and not meta.get("task"):
@@ -113,21 +111,6 @@ def rank_library(library: str, cfg, sample: int = DEFAULT_SAMPLE, length: int | 
     if task.kind == "classification":
         result["sample_majority_class"] = majority_record([r["label"] for r in rows], task.label_names)
     return result
-
-
-def average_top(selection: dict[str, Any], k: int, flag: str = "--init-from") -> tuple[Any, dict[str, Any]]:
-    """The mean of the top-k ranked prompts (equal weights) and what it was made of: (tensor [L, H], info)."""
-    ranking = selection["ranking"]
-    if k > len(ranking):
-        raise PttError(f"{flag} avg:{k}: the library has {len(ranking)} usable source prompt(s) for "
-                       f"{selection['task']}; use k <= {len(ranking)}")
-    top = ranking[:k]
-    tensors = [load_prompt(r["path"], flag=flag)[0] for r in top]
-    weights = [1.0 / k] * k
-    info = {"init": "average", "k": k, "rank_by": selection["rank_by"],
-            "sources": [{"path": r["path"], "task": r["task"], "sha256": r["sha256"], "weight": w,
-                         selection["rank_by"]: r[selection["rank_by"]]} for r, w in zip(top, weights)]}
-    return average_prompts(tensors, weights), info
 
 
 def render_ranking(result: dict[str, Any]) -> str:

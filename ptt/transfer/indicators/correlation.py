@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from ptt.transfer.sources import own_prompt_index
+from ptt.transfer.sources.gather import own_prompt_index
 
 def rankdata(x: Sequence[float]) -> list[float]:
     """1-based ranks, ties given the average of the ranks they span (scipy's 'average')."""

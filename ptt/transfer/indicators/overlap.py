@@ -1,4 +1,5 @@
-"""Which feed-forward neurons a prompt activates in the frozen backbone (the input of the ON indicators).
+"""ON, the overlap of the feed-forward neurons two prompts activate (Su et al., NAACL 2022, section 6): the pure
+overlap math over boolean masks, and the probe that records which neurons a prompt activates in the frozen backbone.
 
 The family says where to look (`Family.ffn_sites`, by model type) and what to feed (`Family.probe`: the prompt
 plus one token, and the positions recorded). Forward hooks keep each FFN site's output, binarized at > 0.
@@ -8,6 +9,7 @@ Shapes: L = prompt length, H = hidden size, F = feed-forward size, P = recorded 
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -15,7 +17,65 @@ from torch import nn
 
 from ptt.core.encode import collate
 from ptt.errors import PttError
-from ptt.transfer.similarity import INDICATORS, Matrix, on_all, similarity_matrix, thirds
+
+
+def on_overlap(mask_a: torch.Tensor, mask_b: torch.Tensor) -> float:
+    """Overlap of two sets of activated neurons: |A n B| / sqrt(|A| |B|).
+
+    Args: mask_a, mask_b: boolean masks of the same shape (any shape; e.g. [P, F] of one layer), True where a
+    neuron is active (activation > 0). Returns a float in [0, 1]: 1 for identical non-empty sets, 0 for
+    disjoint ones, and 0.0 when either set is empty.
+
+    This is the cosine similarity of the two binarized activation vectors, which is how the paper's ON
+    ("overlapping rate of activated neurons") is computed: the authors binarize the FFN activations at > 0 and
+    take the cosine of the 0/1 vectors. It is not the Jaccard index |A n B| / |A u B|, which is smaller
+    whenever the sets differ (e.g. A={1,2}, B={2,3}: this gives 0.5, Jaccard 1/3).
+    """
+    if mask_a.shape != mask_b.shape:
+        raise ValueError(f"on_overlap: masks of shape {tuple(mask_a.shape)} and {tuple(mask_b.shape)}")
+    a, b = mask_a.reshape(-1).bool(), mask_b.reshape(-1).bool()
+    na, nb = int(a.sum()), int(b.sum())
+    if na == 0 or nb == 0:
+        return 0.0
+    return int((a & b).sum()) / math.sqrt(na * nb)
+
+
+def _check_layers(masks_a: Sequence[torch.Tensor], masks_b: Sequence[torch.Tensor], name: str) -> None:
+    if len(masks_a) != len(masks_b):
+        raise ValueError(f"{name}: {len(masks_a)} layers against {len(masks_b)}")
+    if not masks_a:
+        raise ValueError(f"{name}: no layers")
+
+
+def on_by_layer(masks_a: Sequence[torch.Tensor], masks_b: Sequence[torch.Tensor]) -> list[float]:
+    """ON of each layer: [on_overlap(masks_a[k], masks_b[k]) for each layer k] (lists of per-layer masks)."""
+    _check_layers(masks_a, masks_b, "on_by_layer")
+    return [on_overlap(a, b) for a, b in zip(masks_a, masks_b)]
+
+
+def _cat(masks: Sequence[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([m.reshape(-1).bool() for m in masks])
+
+
+def on_all(masks_a: Sequence[torch.Tensor], masks_b: Sequence[torch.Tensor]) -> float:
+    """ON over all layers at once: the masks of every layer concatenated, then `on_overlap`."""
+    _check_layers(masks_a, masks_b, "on_all")
+    return on_overlap(_cat(masks_a), _cat(masks_b))
+
+
+def on_windows(masks_a: Sequence[torch.Tensor], masks_b: Sequence[torch.Tensor], window: int) -> list[float]:
+    """ON over consecutive, non-overlapping windows of `window` layers: layers [0, w), [w, 2w), ... (the last
+    window may be shorter). The paper reports ON over windows of 3 layers this way."""
+    _check_layers(masks_a, masks_b, "on_windows")
+    if window < 1:
+        raise ValueError(f"on_windows: window {window} must be >= 1")
+    return [on_all(masks_a[s:s + window], masks_b[s:s + window]) for s in range(0, len(masks_a), window)]
+
+
+def thirds(n_layers: int) -> tuple[slice, slice]:
+    """(first third, last third) of `n_layers` layers, each max(1, n_layers // 3) layers long."""
+    k = max(1, n_layers // 3)
+    return slice(0, k), slice(n_layers - k, n_layers)
 
 
 def _resolve(root: nn.Module, dotted: str) -> nn.Module:
@@ -87,22 +147,3 @@ def activation_masks(scorer, prompts: Sequence[torch.Tensor]) -> list[list[torch
             raise RuntimeError(f"activation_masks: no activation was recorded at {name}")
     return [[(out[k, probe.positions[part]] > 0).cpu() for (_, part, _), out in zip(sites, captured)]
             for k in range(len(prompts))]
-
-
-def indicator_matrices(scorer, prompts: Sequence[torch.Tensor]) -> dict[str, Matrix]:
-    """Every indicator's [N][N] matrix over `prompts` (N tensors [L, H] of the scorer's backbone and one length).
-
-    Keys: the `INDICATORS` names; `on_all` (ON over all FFN layers); `on_first_third`, `on_last_third`
-    (ON over the first / last third of the layers in `activation_masks` order, see `thirds`). Every rank calls
-    this; the values are plain floats (json-ready).
-    """
-    if not prompts:
-        raise PttError("--prompts: give at least one prompt artifact")
-    out = {name: similarity_matrix(prompts, fn) for name, fn in INDICATORS.items()}
-    masks = activation_masks(scorer, prompts)
-    first, last = thirds(len(masks[0]))
-    on = {"on_all": on_all,
-          "on_first_third": lambda a, b: on_all(a[first], b[first]),
-          "on_last_third": lambda a, b: on_all(a[last], b[last])}
-    out.update({name: similarity_matrix(masks, fn) for name, fn in on.items()})
-    return out

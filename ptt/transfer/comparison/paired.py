@@ -1,4 +1,4 @@
-"""Pure statistics for comparing initializations seed by seed, and the mean of several prompts.
+"""Pure statistics for comparing initializations seed by seed.
 
 `paired_difference` is what an arm's report gives against the random arm: the per-seed differences (the arms
 share seeds, data order and evaluation points, so differences are paired), their mean with a two-sided 95%
@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import torch
 
 # two-sided 95% Student-t critical values by degrees of freedom (1..30); above 30 the normal 1.96 is used
 T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
@@ -45,17 +44,3 @@ def paired_difference(arm: Sequence[float], base: Sequence[float]) -> dict:
         ci = [mean - half, mean + half]
     return {"n": n, "differences": diffs, "mean": mean, "ci95": ci, "wins": sum(d > 0 for d in diffs),
             "ties": sum(d == 0 for d in diffs)}
-
-
-def average_prompts(prompts: Sequence[torch.Tensor], weights: Sequence[float] | None = None) -> torch.Tensor:
-    """The (weighted) mean of prompts [L, H] of one shape, in fp32; weights are normalised to sum to 1."""
-    if not prompts:
-        raise ValueError("average_prompts: no prompts")
-    shapes = {tuple(p.shape) for p in prompts}
-    if len(shapes) != 1:
-        raise ValueError(f"average_prompts: prompts of shapes {sorted(shapes)}; average prompts of one shape")
-    w = torch.tensor(list(weights) if weights is not None else [1.0] * len(prompts), dtype=torch.float32)
-    if len(w) != len(prompts) or (w < 0).any() or w.sum() <= 0:
-        raise ValueError(f"average_prompts: weights {w.tolist()} for {len(prompts)} prompts; give non-negative weights")
-    stacked = torch.stack([p.float() for p in prompts])
-    return torch.einsum("k,klh->lh", w / w.sum(), stacked)
