@@ -117,8 +117,8 @@ def run(checkout: Path, out: Path) -> None:
 
 def relative(value, root: Path):
     """value with every path under root written relative to it (the two folders compared sit at other places)."""
-    if isinstance(value, dict):
-        return {k: relative(v, root) for k, v in value.items()}
+    if isinstance(value, dict):  # keys too: a compare report is keyed by its arms' specs, which hold paths
+        return {relative(k, root): relative(v, root) for k, v in value.items()}
     if isinstance(value, list):
         return [relative(v, root) for v in value]
     return value.replace(str(root), "OUT") if isinstance(value, str) else value
