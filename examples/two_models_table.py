@@ -97,10 +97,14 @@ def cross_table(out: Path) -> list[str]:
         lines += compare_rows(report, f"{a} → {b}")
         init = next(arm["start"] for arm in report["arms"] if arm["kind"] == "recycle")
         fits = {obj: load(x / obj / "projector.json").get("metrics", {}) for obj in ("distance", "task")}
+        task_fit = {t: m for t, m in fits["task"].items() if isinstance(m, dict)}
         notes.append(f"- {a} → {b}: recycling shares {init.get('shared_tokens', '?')} tokens (matched by string), "
-                     f"fit relative residual {f3(init.get('fit_relative_residual'))}; projector fits: "
-                     + "; ".join(f"{obj} {json.dumps({k: round(v, 4) for k, v in m.items() if isinstance(v, float)})}"
-                                 for obj, m in fits.items()))
+                     f"fit relative residual {f3(init.get('fit_relative_residual'))}; distance projector: final loss "
+                     f"{fits['distance'].get('final_distance_loss', float('nan')):.1e} on "
+                     f"{fits['distance'].get('pairs', '?')} prompt pairs; task projector after "
+                     f"{fits['task'].get('step', '?')} steps: " + ", ".join(
+                         f"{t} accuracy {f3(m.get('accuracy'))}, macro-F1 {f3(m.get('macro_f1'))}"
+                         for t, m in task_fit.items()))
     return lines + [""] + notes
 
 
