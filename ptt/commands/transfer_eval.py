@@ -26,8 +26,7 @@ def run(cfg: TransferEvalConfig) -> dict[str, Any]:
     sources = gather(artifact_paths(cfg.prompts, "--prompts"), mixtures=True)
     stacked = [s for s in sources if s.tensor is not None]  # plain prompts share one scorer and one forward
     alone = [s for s in sources if s.tensor is None]  # a mixture is its own prompt module: a scorer each
-    labels = dict(zip((id(s) for s in sources), row_labels(sources)))
-    rows = [labels[id(s)] for s in stacked + alone] + ([] if cfg.no_random else [RANDOM_ROW])
+    rows = row_labels(stacked + alone) + ([] if cfg.no_random else [RANDOM_ROW])
     scores: dict[str, dict[str, dict[str, float]]] = {r: {} for r in rows}
     score_cfg, length = config_for_artifact(sources[0].meta, cfg), sources[0].length
     scorer = open_scorer(score_cfg, length)
@@ -43,11 +42,11 @@ def run(cfg: TransferEvalConfig) -> dict[str, Any]:
                     for t in tasks if t.kind == "classification"}
     finally:
         scorer.close()
-    for source in alone:
+    for label, source in zip(rows[len(stacked):], alone):
         own = source.scorer(score_cfg)
         try:
             for task in tasks:
-                scores[labels[id(source)]][task.name] = source.evaluate(own, task)
+                scores[label][task.name] = source.evaluate(own, task)
         finally:
             own.close()
     result = matrix_result(stacked + alone, rows, [t.name for t in tasks], scores, majority)
