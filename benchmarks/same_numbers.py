@@ -9,7 +9,10 @@ Each run goes to OUT/runs/NAME (replaced if present), then `ptt eval` scores its
 report); wall times and the eval JSON lines go to OUT/runs.json. `compare` checks two such folders for exactly equal
 numbers: the last/ prompt (or mixture) tensors, every metrics.jsonl row, baseline.json, the train summary and the
 eval lines (less their path fields); for the compare, its report and every arm's tensors and rows. Paths under OUT
-are compared as paths relative to OUT. It exits 1 if anything differs.
+are compared as paths relative to OUT. It exits 1 if anything differs. `--tolerance T` accepts numbers (tensor
+elements, floats) within T of each other, relative to the larger magnitude or absolute below 1 (a change that
+reorders floating-point sums); strings, integers and structure must still be equal, and the table says which runs
+are exactly equal and which only within T.
 
     git worktree add /tmp/base <commit>
     python benchmarks/same_numbers.py run --checkout /tmp/base --out /tmp/numbers/before
@@ -161,11 +164,23 @@ def restrict(b, a):
     return b
 
 
-def compare(a: Path, b: Path, new_fields: bool = False) -> int:
-    """new_fields: B may record fields A did not (a change that adds metrics); every field A has must be equal."""
+def close(a, b, tolerance: float) -> bool:
+    """a == b, except that floats may differ by tolerance * max(1, |a|, |b|)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(close(a[k], b[k], tolerance) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(close(x, y, tolerance) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= tolerance * max(1.0, abs(a), abs(b)) or a == b
+    return a == b
+
+
+def compare(a: Path, b: Path, new_fields: bool = False, tolerance: float = 0.0) -> int:
+    """new_fields: B may record fields A did not (a change that adds metrics); every field A has must be equal.
+    tolerance: see `close` (0: exact)."""
     import torch
 
-    differs = False
+    differs, approximate = False, False
     print(f"{'run':8s} {'prompt equal':>12s} {'max |diff|':>11s} " + " ".join(f"{k:>8s}" for k in CHECKS))
     for name in NAMES:
         if not ((a / "runs" / name).is_dir() and (b / "runs" / name).is_dir()):
@@ -173,16 +188,24 @@ def compare(a: Path, b: Path, new_fields: bool = False) -> int:
             continue
         x, y = numbers(a, name), numbers(b, name)
         pairs = [(x["prompt"][k], y["prompt"].get(k)) for k in x["prompt"]]
-        equal = x["prompt"].keys() == y["prompt"].keys() and all(torch.equal(p, q) for p, q in pairs)
+        same_keys = x["prompt"].keys() == y["prompt"].keys()
+        equal = same_keys and all(torch.equal(p, q) for p, q in pairs)
+        near = same_keys and all(p.shape == q.shape and torch.allclose(p, q, rtol=tolerance, atol=tolerance)
+                                 for p, q in pairs)
         diff = max(((p - q).abs().max().item() for p, q in pairs if q is not None and p.shape == q.shape),
                    default=float("nan"))
-        checks = [x[k] == (restrict(y[k], x[k]) if new_fields else y[k]) for k in CHECKS]
-        differs |= not (equal and all(checks))
-        print(f"{name:8s} {str(equal):>12s} {diff:11.3g} " + " ".join(f"{'same' if c else 'DIFF':>8s}" for c in checks))
+        ys = [restrict(y[k], x[k]) if new_fields else y[k] for k in CHECKS]
+        exact = [x[k] == v for k, v in zip(CHECKS, ys)]
+        checks = [e or close(x[k], v, tolerance) for k, v, e in zip(CHECKS, ys, exact)]
+        differs |= not (near and all(checks))
+        approximate |= not (equal and all(exact))
+        word = str(equal) if equal or not near else f"~{tolerance:g}"
+        print(f"{name:8s} {word:>12s} {diff:11.3g} "
+              + " ".join(f"{'same' if e else f'~{tolerance:g}' if c else 'DIFF':>8s}" for e, c in zip(exact, checks)))
         for k, c in zip(CHECKS, checks):
             if not c:
                 print(f"  {k}:\n    A {x[k]}\n    B {y[k]}")
-    print("DIFFERENT" if differs else "all numbers equal")
+    print("DIFFERENT" if differs else f"all numbers equal within {tolerance:g}" if approximate else "all numbers equal")
     return int(differs)
 
 
@@ -196,11 +219,12 @@ def main() -> None:
     p.add_argument("a", type=Path)
     p.add_argument("b", type=Path)
     p.add_argument("--new-fields", action="store_true", help="B may add fields; every field of A must be equal")
+    p.add_argument("--tolerance", type=float, default=0.0, help="accept numbers within this relative tolerance")
     args = parser.parse_args()
     if args.command == "run":
         run(args.checkout, args.out)
     else:
-        sys.exit(compare(args.a, args.b, args.new_fields))
+        sys.exit(compare(args.a, args.b, args.new_fields, args.tolerance))
 
 
 if __name__ == "__main__":

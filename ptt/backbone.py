@@ -200,23 +200,38 @@ class PromptModel(nn.Module):
                 use_prompt: bool = True, target_ids=None, target_mask=None, **extras) -> torch.Tensor:
         """input_ids, attention_mask [B, T]; labels: the task's LabelSpec (classification: returns class scores
         [B, C]); target_ids, target_mask [B, N] (generation: returns the mean loss over target tokens). prompt:
-        [L, H] to score instead of the model's own prompt module; use_prompt False runs the bare backbone.
-        extras: the family's row extras."""
-        embeds, attention_mask, n_prompt = self.prompted(input_ids, attention_mask, prompt, use_prompt)
+        [L, H] to score instead of the model's own prompt module, or [G, L, H], G dividing B: block g of B / G
+        consecutive rows reads prompt g; use_prompt False runs the bare backbone. extras: the family's row extras.
+        The family is told how many distinct prompts the rows read (`groups`), so that one that can compute a
+        shared prompt once per batch does."""
+        embeds = self.backbone.get_input_embeddings()(input_ids)
+        p = self.prompt_value(embeds, attention_mask, prompt, use_prompt)
+        groups = 0 if p is None else 1 if p.dim() == 2 else p.shape[0]
+        if p is not None:
+            embeds, attention_mask = prepend(p, embeds, attention_mask)
+        n_prompt = 0 if p is None else p.shape[-2]
         if target_ids is not None:
-            return self.family.lm_loss(self.backbone, embeds, attention_mask, n_prompt, target_ids, target_mask)
-        return self.family.score(self.backbone, embeds, attention_mask, n_prompt, labels, **extras)
+            return self.family.lm_loss(self.backbone, embeds, attention_mask, n_prompt, target_ids, target_mask,
+                                       groups=groups)
+        return self.family.score(self.backbone, embeds, attention_mask, n_prompt, labels, groups=groups, **extras)
+
+    def prompt_value(self, embeds, attention_mask, prompt: torch.Tensor | None = None,
+                     use_prompt: bool = True) -> torch.Tensor | None:
+        """The prompt the rows read: `prompt`, else the model's own ([L, H], or [B, L, H] from a module computed per
+        input); None with use_prompt False."""
+        if not use_prompt:
+            return None
+        if prompt is not None:
+            return prompt
+        if getattr(self.prompt, "input_dependent", False):  # a prompt per input (e.g. an attention mixture)
+            return self.prompt(embeds, attention_mask)
+        return self.prompt()
 
     def prompted(self, input_ids, attention_mask, prompt: torch.Tensor | None = None, use_prompt: bool = True):
         """(input embeddings with the prompt in front [B, L+T, H], their mask [B, L+T], L)."""
         embeds = self.backbone.get_input_embeddings()(input_ids)
-        if not use_prompt:
+        p = self.prompt_value(embeds, attention_mask, prompt, use_prompt)
+        if p is None:
             return embeds, attention_mask, 0
-        if prompt is not None:
-            p = prompt
-        elif getattr(self.prompt, "input_dependent", False):  # a prompt per input (e.g. an attention mixture)
-            p = self.prompt(embeds, attention_mask)
-        else:
-            p = self.prompt()
         embeds, attention_mask = prepend(p, embeds, attention_mask)
         return embeds, attention_mask, p.shape[-2]

@@ -110,13 +110,11 @@ def train(ctx, local_rank, **kwargs):
     """Tune a soft prompt on a frozen backbone. With no flags: the bundled MiniLM on packaged SST-2."""
     from ptt.commands import train as command
 
-    if kwargs["resume"]:  # flags not given keep the saved run's values
-        given = {k: v for k, v in kwargs.items() if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE,
-                                                                                    ParameterSource.ENVIRONMENT)}
-        cfg = command.resume_config(given)
-    else:
-        cfg = TrainConfig(**kwargs)
-    echo_main(command.run(cfg))
+    resume = kwargs["resume"]
+    if resume:  # flags not given keep the saved run's values
+        kwargs = {k: v for k, v in kwargs.items() if ctx.get_parameter_source(k) in (ParameterSource.COMMANDLINE,
+                                                                                     ParameterSource.ENVIRONMENT)}
+    echo_main(command.run(command.config(kwargs, resume)))
 
 
 @main.command("eval", cls=PttCommand)

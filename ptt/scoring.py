@@ -78,7 +78,8 @@ class Scorer:
 
     def scores(self, batch: dict[str, torch.Tensor], labels: LabelSpec, prompt: torch.Tensor | None = None,
                use_prompt: bool = True) -> torch.Tensor:
-        """Class scores [B, C] of a collated batch. prompt: [L, H] to score, or None for the model's own prompt."""
+        """Class scores [B, C] of a collated batch. prompt: [L, H] to score, [G, L, H] (block g of B / G consecutive
+        rows reads prompt g), or None for the model's own prompt."""
         device = self.device
         extras = {k: v.to(device) for k, v in batch.items()
                   if k not in ("input_ids", "attention_mask", "labels", "target_ids", "target_mask")}
@@ -112,8 +113,8 @@ class Scorer:
         n, per, stack = self.stacking(prompts)
         pairs = []
         for idx, batch in self.batches(rows, per):
-            prompt = None if stack is None else stack.repeat_interleave(len(idx), dim=0)  # prompt-major, as stacked
-            scores = self.scores(stacked(batch, n), labels, prompt, use_prompt).float()
+            # prompt-major, as stacked: block p of len(idx) rows reads prompt p
+            scores = self.scores(stacked(batch, n), labels, stack, use_prompt).float()
             pairs.extend(zip(idx, scores.view(n, len(idx), -1).transpose(0, 1).tolist()))
         per_row = gather_rows(pairs, len(rows))
         return [[per_row[i][p] for i in range(len(rows))] for p in range(n)]
@@ -155,25 +156,35 @@ class Scorer:
         """Greedy decodings of every row under one prompt [L, H] (None: the model's own prompt, or none)."""
         return self.generate_many(rows, task, one(prompt), use_prompt, use_cache)[0]
 
-    @torch.no_grad()
     def generate_many(self, rows: list[dict], task, prompts: torch.Tensor | None = None, use_prompt: bool = True,
                       use_cache: bool = True) -> list[list[str]]:
         """[P][N] greedy decodings of every row under each of the prompts [P, L, H] (None: the model's own prompt,
-        or none), batched with the prompts stacked into the batch dimension and sharded across ranks (all ranks get
-        all of them); under several ranks every rank keeps stepping until all are done."""
+        or none): `generate_ids_many`'s tokens as text."""
+        tok = self.tokenizer
+        return [[tok.decode(ids, skip_special_tokens=True).strip() for ids in per_prompt]
+                for per_prompt in self.generate_ids_many(rows, task, prompts, use_prompt, use_cache)]
+
+    @torch.no_grad()
+    def generate_ids_many(self, rows: list[dict], task, prompts: torch.Tensor | None = None, use_prompt: bool = True,
+                          use_cache: bool = True, max_new_tokens: int | None = None,
+                          stop_at_eos: bool = True) -> list[list[list[int]]]:
+        """[P][N] greedy token ids of every row under each of the prompts [P, L, H] (None: the model's own prompt,
+        or none), the tokens before the first EOS; batched with the prompts stacked into the batch dimension and
+        sharded across ranks (all ranks get all of them); under several ranks every rank keeps stepping until all
+        are done. max_new_tokens: the budget (default: the run's, else the task's); stop_at_eos False decodes
+        exactly that many tokens per row, EOS or not (a fixed amount of work, for timing)."""
         n, per, stack = self.stacking(self.prompt_values(prompts, use_prompt))
-        budget = getattr(self.data, "max_new_tokens", None) or task.max_new_tokens
+        budget = max_new_tokens or getattr(self.data, "max_new_tokens", None) or task.max_new_tokens
         tok, pairs = self.tokenizer, []
+        stop = tok.eos_token_id if stop_at_eos else -1  # no token id is -1: no row stops early
         for idx, batch in self.batches(rows, per):
             batch = stacked(batch, n)
-            prompt = None if stack is None else stack.repeat_interleave(len(idx), dim=0)
             embeds, mask, _ = self.model.prompted(batch["input_ids"].to(self.device),
-                                                  batch["attention_mask"].to(self.device), prompt, use_prompt)
-            tokens = self.family.generate(self.model.backbone, embeds, mask, budget, tok.eos_token_id,
-                                          tok.pad_token_id, use_cache=use_cache, synced=dist.world_size() > 1)
-            texts = [tok.decode(cut_at_eos(t, tok.eos_token_id), skip_special_tokens=True).strip()
-                     for t in tokens.tolist()]
-            pairs.extend((i, texts[j::len(idx)]) for j, i in enumerate(idx))  # row j's text under every prompt
+                                                  batch["attention_mask"].to(self.device), stack, use_prompt)
+            tokens = self.family.generate(self.model.backbone, embeds, mask, budget, stop, tok.pad_token_id,
+                                          use_cache=use_cache, synced=dist.world_size() > 1).tolist()
+            ids = [cut_at_eos(t, tok.eos_token_id) if stop_at_eos else t for t in tokens]
+            pairs.extend((i, ids[j::len(idx)]) for j, i in enumerate(idx))  # row j's tokens under every prompt
         per_row = gather_rows(pairs, len(rows))
         return [[per_row[i][p] for i in range(len(rows))] for p in range(n)]
 

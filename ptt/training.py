@@ -7,9 +7,9 @@ Every rank calls everything here; only the prompt (or a projector) reaches the o
 
 from __future__ import annotations
 
-import math
+import contextlib
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, ContextManager
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +43,20 @@ class TaskView:
     lengths: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class StepResult:
+    """What one `Trainer.step` did."""
+
+    loss: float | None
+    """Mean training loss over ranks; None when the step was skipped (a non-finite loss, --on-nonfinite skip)."""
+    tokens: int
+    """Tokens the step read on all ranks (prompt + non-pad input, + targets for generation)."""
+
+    @property
+    def skipped(self) -> bool:
+        return self.loss is None
+
+
 class Trainer:
     """A scorer, a trainable prompt module and the engine that optimizes it.
 
@@ -52,12 +66,16 @@ class Trainer:
         engine: the DeepSpeed training engine around the PromptModel.
         optimizer_name: recorded in config.json.
         init_info: where the prompt's initial values came from.
+
+    `timer`, a function of a phase name ("forward", "backward", "optimizer step") returning a context manager,
+    wraps each phase of every micro-batch in `step` (default: no timing); the throughput benchmark sets it.
     """
 
     def __init__(self, cfg: TrainConfig, scorer: Scorer, engine, optimizer_name: str, init_info: dict[str, Any]):
         self.cfg, self.scorer, self.engine = cfg, scorer, engine
         self.optimizer_name, self.init_info = optimizer_name, init_info
         self.last_batch: list[int] = []
+        self.timer: Callable[[str], ContextManager] = lambda _phase: contextlib.nullcontext()
         self._views: dict[str, TaskView] = {}
 
     @property
@@ -74,11 +92,11 @@ class Trainer:
                                               tuple(len(r["input_ids"]) + len(r.get("target_ids", ())) for r in train))
         return self._views[spec.name]
 
-    def step(self, step: int, view: TaskView | None = None) -> tuple[float, int]:
-        """One optimizer step over the global batch `step` (0-based); returns (mean loss over ranks, tokens seen).
+    def step(self, step: int, view: TaskView | None = None) -> StepResult:
+        """One optimizer step over the global batch `step` (0-based).
 
         A non-finite loss is agreed on by all ranks before any backward pass: it stops the run (default) or,
-        with --on-nonfinite skip, the whole step is dropped (no backward, no update) and the loss is NaN.
+        with --on-nonfinite skip, the whole step is dropped (no backward, no update; the result says skipped).
         """
         cfg, view = self.cfg, view or self.view()
         micro, accum = cfg.batch_plan(dist.world_size())
@@ -89,24 +107,27 @@ class Trainer:
         for part in rank_micro_batches(indices, dist.rank(), dist.world_size(), micro):
             maybe_fail("raise", step + 1)
             batch = collate([view.train_rows[i] for i in part], self.scorer.tokenizer.pad_token_id)
-            if view.task.kind == "generation":
-                loss = self.scorer.lm_loss(batch)
-            else:
-                scores = self.scorer.scores(batch, view.labels)
-                loss = F.cross_entropy(scores, batch["labels"].to(scores.device))
+            with self.timer("forward"):
+                if view.task.kind == "generation":
+                    loss = self.scorer.lm_loss(batch)
+                else:
+                    scores = self.scorer.scores(batch, view.labels)
+                    loss = F.cross_entropy(scores, batch["labels"].to(scores.device))
             if poison_loss(step + 1):
                 loss = loss * float("nan")
             if not all_ranks_finite(loss):
                 if cfg.on_nonfinite == "stop":
                     raise PttError(f"step {step + 1}: the loss is not finite; lower --lr or check the data, or pass "
                                    "--on-nonfinite skip (the last good prompt stays in OUTPUT/last)")
-                return math.nan, 0
-            self.engine.backward(loss)
-            self.engine.step()
+                return StepResult(None, 0)
+            with self.timer("backward"):
+                self.engine.backward(loss)
+            with self.timer("optimizer step"):
+                self.engine.step()
             total += loss.detach().float().item()
             tokens += int(batch["attention_mask"].sum()) + len(part) * cfg.prompt_length
             tokens += int(batch["target_mask"].sum()) if "target_mask" in batch else 0
-        return all_reduce_mean(total / accum), tokens * dist.world_size()
+        return StepResult(all_reduce_mean(total / accum), tokens * dist.world_size())
 
     def evaluate(self, view: TaskView | None = None, use_prompt: bool = True) -> dict[str, float]:
         """The task's metrics on its eval split with the prompt being trained (or none)."""
@@ -159,9 +180,12 @@ def build_trainer(cfg: TrainConfig, prompt_module: Callable[[int, torch.dtype], 
 
     prompt_module: optional factory (hidden size, dtype) -> nn.Module whose forward() returns the prompt
     [L, H] (e.g. a projector applied to a source prompt); its trainable parameters, not a SoftPrompt,
-    then go to the optimizer. plan: `plan_trainer(cfg)` when the caller checked the input already.
+    then go to the optimizer. plan: `plan_trainer(cfg)` when the caller checked the input already (a plan of
+    another config is refused rather than silently replanned).
     """
-    plan = plan if plan is not None and plan.cfg == cfg else plan_trainer(cfg)
+    if plan is not None and plan.cfg != cfg:
+        raise ValueError("build_trainer: plan.cfg is not cfg; pass the config the plan was made for")
+    plan = plan if plan is not None else plan_trainer(cfg)
     task, frozen = plan.task, plan.frozen
     # the process group, then the frozen backbone (partitioned at load time under ZeRO-3)
     load_weights(frozen, cfg.seed)

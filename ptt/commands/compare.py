@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from ptt.backbone import made_prompt_meta
-from ptt.commands import train as train_command
 from ptt.config import CompareConfig, TrainConfig
 from ptt.config.arms import HELP, Arm, baseline_arm, run_names
 from ptt.errors import PttError
 from ptt.families.loading import hidden_size, load_config
+from ptt.recipe.train import run as train_run
 from ptt.runtime import dist
 from ptt.runtime.artifacts import atomic_write_json, backbone_id, find_artifacts, load_prompt, save_prompt
 from ptt.transfer.comparison.report import Target, build_report, metric_name, read_rows, write_report
@@ -52,7 +52,7 @@ def run(cfg: CompareConfig) -> dict[str, Any]:
         orders.append({})
         for arm in arms:
             run_cfg = arm_config(base, starts[arm.spec], base.seed + i, f"{names[arm.spec]}-seed{base.seed + i}", out)
-            summary = train_command.run(run_cfg)
+            summary = train_run(run_cfg)
             rows = read_rows(Path(run_cfg.output_dir) / "metrics.jsonl")
             curves[arm.spec].append([(r["step"], r[metric]) for r in rows])
             if "macro_f1" in rows[0]:

@@ -103,8 +103,9 @@ def fit_by_task(cfg: ProjectFitConfig) -> dict[str, Any]:
         for step in range(train_cfg.max_steps):
             task = tasks[step % len(tasks)]
             prompt.use(task)
-            loss, _ = trainer.step(step, trainer.view(task))
-            tb.scalars(step + 1, {f"train/loss/{task}": loss})
+            loss = trainer.step(step, trainer.view(task)).loss
+            if loss is not None:  # None: a skipped step (--on-nonfinite skip)
+                tb.scalars(step + 1, {f"train/loss/{task}": loss})
             if (step + 1) % train_cfg.eval_every == 0 or step + 1 == train_cfg.max_steps:
                 row = {"step": step + 1}
                 for t in tasks:

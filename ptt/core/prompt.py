@@ -36,7 +36,8 @@ def prepend(prompt: torch.Tensor, embeds: torch.Tensor, mask: torch.Tensor) -> t
     """Put the prompt in front of every sequence.
 
     Args:
-        prompt: [L, H] (one prompt for every row) or [B, L, H] (a prompt per row)
+        prompt: [L, H] (one prompt for every row), [B, L, H] (a prompt per row), or [G, L, H] with G dividing B
+            (block g of B / G consecutive rows reads prompt g)
         embeds: [B, T, H] token embeddings
         mask: [B, T] attention mask (1 = attend)
     Returns:
@@ -44,7 +45,12 @@ def prepend(prompt: torch.Tensor, embeds: torch.Tensor, mask: torch.Tensor) -> t
     """
     batch = embeds.shape[0]
     p = prompt.to(embeds.dtype)
-    p = p.unsqueeze(0).expand(batch, -1, -1) if p.dim() == 2 else p
+    if p.dim() == 2:
+        p = p.unsqueeze(0).expand(batch, -1, -1)
+    elif p.shape[0] != batch:
+        if batch % p.shape[0]:
+            raise ValueError(f"prepend: {p.shape[0]} prompts for a batch of {batch} rows (not a multiple)")
+        p = p.repeat_interleave(batch // p.shape[0], dim=0)
     ones = mask.new_ones(batch, p.shape[1])
     return torch.cat([p, embeds], dim=1), torch.cat([ones, mask], dim=1)
 

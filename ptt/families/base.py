@@ -81,7 +81,9 @@ class Family:
     label_spec: Callable[[Any, Sequence[str]], LabelSpec]
     """(tokenizer, label words) -> LabelSpec."""
     score: Callable[..., torch.Tensor]
-    """(backbone, embeds [B, T, H], mask [B, T], n_prompt, labels, **row extras) -> class scores [B, C] fp32."""
+    """(backbone, embeds [B, T, H], mask [B, T], n_prompt, labels, groups=G, **row extras) -> class scores [B, C]
+    fp32. groups: how many distinct prompts the rows read (block g of B / G consecutive rows reads prompt g; 0: no
+    prompt), which a family may use to compute a shared prompt once (causal_lm); the others ignore it."""
     probe: Callable[[Any, int, int], Probe]
     """(tokenizer, max_length, prompt length) -> the indicator probe."""
     ffn_sites: dict[str, tuple[FFNSite, ...]]
@@ -96,8 +98,8 @@ class Family:
     """Generation: (tokenizer, sources, targets, max_source, max_target) -> rows with input_ids and target_ids;
     None for a family that cannot generate."""
     lm_loss: Callable[..., torch.Tensor] | None = None
-    """Generation: (backbone, embeds, mask, n_prompt, target_ids, target_mask) -> mean cross-entropy over the
-    target tokens only (teacher forcing)."""
+    """Generation: (backbone, embeds, mask, n_prompt, target_ids, target_mask, groups=G) -> mean cross-entropy over
+    the target tokens only (teacher forcing); groups as for `score`."""
     generate: Callable[..., torch.Tensor] | None = None
     """Generation: (backbone, embeds, mask, max_new_tokens, eos_id, pad_id, use_cache, synced, steps) -> [B, N]
     greedy token ids (steps: an optional list that receives every step's logits, see `greedy`)."""

@@ -3,12 +3,16 @@
 The prompt goes in front of the input embeddings. A label is scored by rank classification: the logits of the
 label words' first tokens at the last attended position (the one that follows the task's template), with the
 LM head run at that position only. Position ids follow the attention mask, so a row's scores are the same
-under left or right padding and alone or in a batch. Generation tasks train on the target tokens that follow
+under left or right padding and alone or in a batch. A causal model's prompt positions attend only to the prompt,
+so rows that read the same prompt have the same hidden states and keys/values there: the prompt runs once per
+distinct prompt and its key/value cache is shared by the batch (`prompted_hidden`), forward and backward. Generation tasks train on the target tokens that follow
 the source (teacher forcing, the LM head only where a target token is predicted) and decode greedily with the
 key/value cache.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import torch
 
@@ -30,12 +34,49 @@ def last_positions(mask: torch.Tensor) -> torch.Tensor:
     return (index * mask.long()).argmax(1)
 
 
-def score(backbone, embeds: torch.Tensor, mask: torch.Tensor, n_prompt: int, labels: LabelSpec,
+def cache_arg(body) -> str:
+    """The keyword a transformers model takes its key/value cache by (`cache` since transformers 5.2x, before
+    that `past_key_values`)."""
+    return "cache" if "cache" in inspect.signature(body.forward).parameters else "past_key_values"
+
+
+def output_cache(out):
+    return out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+
+
+def checkpointed(body) -> bool:
+    """Whether activation checkpointing is on: a recomputed layer would write the shared cache a second time."""
+    return any(getattr(m, "gradient_checkpointing", False) for m in body.modules())
+
+
+def prompted_hidden(backbone, embeds: torch.Tensor, mask: torch.Tensor, n_prompt: int, groups: int) -> torch.Tensor:
+    """Last hidden states [B, L+T, H] of prompted rows (the prompt in the first n_prompt positions, always attended;
+    positions follow the mask).
+
+    With groups G < B (block g of B / G consecutive rows reads prompt g) the G prompts run alone, and their
+    key/value cache, repeated to the B rows, is what the rows' tokens attend to: the prompt's positions are
+    computed G times instead of B times. Equal to running the whole rows up to floating-point rounding; gradients
+    reach the prompt through the cache. Without sharing (G = B, no prompt, or activation checkpointing) the rows run
+    whole."""
+    body = backbone.base_model
+    positions = (mask.long().cumsum(1) - 1).clamp(min=0)
+    batch = embeds.shape[0]
+    if not 0 < groups < batch or n_prompt == 0 or embeds.shape[1] == n_prompt or checkpointed(body):
+        return body(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
+    per = batch // groups
+    first = body(inputs_embeds=embeds[::per, :n_prompt], attention_mask=mask[::per, :n_prompt],
+                 position_ids=positions[::per, :n_prompt], use_cache=True)
+    cache = output_cache(first)
+    cache.batch_repeat_interleave(per)
+    rest = body(inputs_embeds=embeds[:, n_prompt:], attention_mask=mask, position_ids=positions[:, n_prompt:],
+                use_cache=True, **{cache_arg(body): cache})
+    return torch.cat([first.last_hidden_state.repeat_interleave(per, dim=0), rest.last_hidden_state], dim=1)
+
+
+def score(backbone, embeds: torch.Tensor, mask: torch.Tensor, n_prompt: int, labels: LabelSpec, groups: int = 0,
           **_) -> torch.Tensor:
     """[B, C]: LM-head logits of the label words at each row's last attended position."""
-    positions = (mask.long().cumsum(1) - 1).clamp(min=0)
-    hidden = backbone.base_model(inputs_embeds=embeds, attention_mask=mask, position_ids=positions,
-                                 use_cache=False).last_hidden_state
+    hidden = prompted_hidden(backbone, embeds, mask, n_prompt, groups)
     last = hidden[torch.arange(hidden.shape[0], device=hidden.device), last_positions(mask)]
     return backbone.get_output_embeddings()(last)[:, labels.ids].float()  # the head runs at one position per row
 
@@ -46,7 +87,7 @@ def encode(tokenizer, sources, targets, max_source: int, max_target: int) -> lis
 
 
 def lm_loss(backbone, embeds: torch.Tensor, mask: torch.Tensor, n_prompt: int, target_ids: torch.Tensor,
-            target_mask: torch.Tensor) -> torch.Tensor:
+            target_mask: torch.Tensor, groups: int = 0) -> torch.Tensor:
     """Teacher-forced cross-entropy of the target tokens only: each row reads [prompt, source, target]; the LM head
     runs only at the positions that predict a target token."""
     target_embeds = backbone.get_input_embeddings()(target_ids)
@@ -57,9 +98,7 @@ def lm_loss(backbone, embeds: torch.Tensor, mask: torch.Tensor, n_prompt: int, t
     full_mask = mask.new_zeros(len(rows), width)
     for i, r in enumerate(rows):
         x[i, :r.shape[0]], full_mask[i, :r.shape[0]] = r, 1
-    positions = (full_mask.cumsum(1) - 1).clamp(min=0)
-    hidden = backbone.base_model(inputs_embeds=x, attention_mask=full_mask, position_ids=positions,
-                                 use_cache=False).last_hidden_state
+    hidden = prompted_hidden(backbone, x, full_mask, n_prompt, groups)
     # position s - 1 + j predicts target token j (the last source token predicts the first target token)
     row_idx = torch.cat([torch.full((t,), i) for i, t in enumerate(t_lengths)]).to(hidden.device)
     col_idx = torch.cat([torch.arange(t) + s - 1 for s, t in zip(lengths, t_lengths)]).to(hidden.device)
@@ -83,10 +122,12 @@ def generate(backbone, embeds: torch.Tensor, mask: torch.Tensor, max_new_tokens:
     body, head, table = backbone.base_model, backbone.get_output_embeddings(), backbone.get_input_embeddings()
     state = {"x": embeds, "mask": mask, "pos": (mask.cumsum(1) - 1).clamp(min=0), "past": None}
 
+    cache = cache_arg(body)
+
     def run(x, positions):
         out = body(inputs_embeds=x, attention_mask=state["mask"], position_ids=positions,
-                   past_key_values=state["past"], use_cache=use_cache)
-        state["past"] = out.past_key_values if use_cache else None
+                   use_cache=use_cache, **{cache: state["past"]})
+        state["past"] = output_cache(out) if use_cache else None
         return head(out.last_hidden_state[:, -1])
 
     def advance(nxt):

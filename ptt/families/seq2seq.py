@@ -30,7 +30,7 @@ def score(backbone, embeds: torch.Tensor, mask: torch.Tensor, n_prompt: int, lab
 
 
 def lm_loss(backbone, embeds: torch.Tensor, mask: torch.Tensor, n_prompt: int, target_ids: torch.Tensor,
-            target_mask: torch.Tensor) -> torch.Tensor:
+            target_mask: torch.Tensor, **_) -> torch.Tensor:
     """Teacher-forced cross-entropy of the target tokens (padding excluded); the decoder reads the shifted target."""
     labels = target_ids.masked_fill(target_mask == 0, -100)
     return backbone(inputs_embeds=embeds, attention_mask=mask, labels=labels, use_cache=False).loss

@@ -16,7 +16,7 @@ from ptt.config import PlanConfig, ScoreConfig
 from ptt.core.encode import collate
 from ptt.core.tasks import get_task
 from ptt.families import detect_family
-from ptt.families.base import label_token_ids
+from ptt.families.base import LabelSpec, label_token_ids
 from ptt.families.loading import load_config
 from ptt.runtime.artifacts import load_prompt, save_prompt
 from ptt.scoring import open_scorer
@@ -148,3 +148,53 @@ def test_cli_trains_and_scores_a_llama_prompt(causal, tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout.splitlines()[-1])["accuracy"] == json.loads(
         (out / "metrics.jsonl").read_text().splitlines()[-1])["accuracy"]
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama"])
+@pytest.mark.parametrize("kind", ["score", "lm_loss"])
+def test_a_shared_prompt_runs_once_per_prompt_and_changes_no_number(causal, name, kind):
+    """Rows that read one of G prompts (blocks of B / G rows): the G prompts run alone and the rows attend to their
+    key/value cache; scores, loss and the prompts' gradient equal running every row whole (fp32 rounding), and the
+    first layer computes G x L + B x T positions instead of B x (L + T)."""
+    from ptt.families.causal_lm import FAMILY
+
+    model = AutoModelForCausalLM.from_pretrained(causal[name], dtype=torch.float32).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    g = torch.Generator().manual_seed(0)
+    groups, per, width, hidden = 2, 3, 7, model.config.hidden_size
+    prompts = torch.randn(groups, L, hidden, generator=g, requires_grad=True)
+    text = torch.randn(groups * per, width, hidden, generator=g)
+    mask = torch.ones(groups * per, width, dtype=torch.long)
+    mask[1, 4:], mask[4, 2:] = 0, 0  # right padding
+    mask[5, :3] = 0  # and left padding between the prompt and the input
+    targets = torch.randint(5, 100, (groups * per, 3), generator=g)
+    target_mask = torch.ones_like(targets)
+    target_mask[2, 1:] = 0
+    labels = LabelSpec(ids=torch.tensor([5, 9]))
+    layer = next(m for m in model.modules() if m.__class__.__name__ in ("GPT2Block", "LlamaDecoderLayer"))
+    computed = []
+    layer.register_forward_pre_hook(lambda _m, args, kw: computed.append((args[0] if args else kw["hidden_states"])
+                                                                         .shape[:2].numel()), with_kwargs=True)
+
+    def run(g_count):
+        computed.clear()
+        embeds = torch.cat([prompts.repeat_interleave(per, 0), text], 1)
+        full = torch.cat([torch.ones(groups * per, L, dtype=torch.long), mask], 1)
+        if kind == "score":
+            out = FAMILY.score(model, embeds, full, L, labels, groups=g_count)
+            value = out.sum()
+        else:
+            out = FAMILY.lm_loss(model, embeds, full, L, targets, target_mask, groups=g_count)
+            value = out
+        grad, = torch.autograd.grad(value, prompts)
+        return out.detach(), grad, sum(computed)
+
+    shared, grad_shared, n_shared = run(groups)
+    whole, grad_whole, n_whole = run(groups * per)
+    torch.testing.assert_close(shared, whole, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(grad_shared, grad_whole, rtol=1e-4, atol=1e-6)
+    assert grad_whole.abs().sum() > 0
+    rows_width = n_whole // (groups * per) - L  # lm_loss packs source + target: its own width
+    assert n_shared == groups * L + groups * per * rows_width
+    assert n_whole == groups * per * (L + rows_width)

@@ -16,8 +16,8 @@ from safetensors.torch import load_file
 
 from ptt.cli import main
 from ptt.commands import compare
-from ptt.commands import train as train_command
-from ptt.commands.train import mixture_module
+from ptt.recipe import train as train_command
+from ptt.recipe.start import mixture_module
 from ptt.config import CompareConfig, EvalConfig, TrainConfig
 from ptt.core.encode import collate
 from ptt.core.tasks import get_task

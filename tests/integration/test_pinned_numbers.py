@@ -62,7 +62,7 @@ def test_a_short_run_gives_the_pinned_numbers(models, tmp_path, name):
     kind, changes = JOBS[name]
     trainer = build_trainer(tiny_cfg(models[kind], tmp_path, **changes))
     try:
-        losses = [trainer.step(i)[0] for i in range(4)]
+        losses = [trainer.step(i).loss for i in range(4)]
         metrics = trainer.evaluate()
         view = trainer.view()
         texts = trainer.scorer.generate(view.eval_rows[:3], view.task) if "texts" in PINNED[name] else None

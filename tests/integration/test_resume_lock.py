@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 
-from ptt.commands.train import run as train
+from ptt.recipe.train import run as train
 from ptt.errors import PttError
 from ptt.runtime.artifacts import load_prompt
 from ptt.runtime.lock import LOCK_FILE

@@ -51,9 +51,9 @@ def test_steps_read_the_configured_batch_order(tiny_models, tmp_path, monkeypatc
     trainer = build_trainer(tiny_cfg(tiny_models["t5"], tmp_path))
     try:
         lengths = tuple(len(r["input_ids"]) for r in trainer.view().train_rows)
-        _, grouped_tokens = trainer.step(0)
+        grouped_tokens = trainer.step(0).tokens
         trainer.cfg = replace(trainer.cfg, batch_order="random")
-        _, random_tokens = trainer.step(0)
+        random_tokens = trainer.step(0).tokens
     finally:
         trainer.close()
     assert seen[0][4] == lengths and seen[1][4] is None
