@@ -124,7 +124,7 @@ def test_two_rank_zero3_run_with_checkpointing_through_the_launcher(models, tmp_
         outs[flag] = out
     plain, ckpt = outs[""], outs["--gradient-checkpointing"]
     assert json.loads((ckpt / "config.json").read_text())["train"]["gradient_checkpointing"] is True
-    assert torch.equal(load_prompt(plain / "last")[0], load_prompt(ckpt / "last")[0])
+    same("llama", load_prompt(plain / "last")[0], load_prompt(ckpt / "last")[0], STEP_TOLERANCE)
     assert (plain / "metrics.jsonl").read_text() == (ckpt / "metrics.jsonl").read_text()
 
 
