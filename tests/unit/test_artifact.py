@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ptt.runtime.artifacts import PROMPT_FORMAT, load_prompt, prompt_meta, save_prompt
-from ptt.transfer.sources.artifact import read_artifact
+from ptt.transfer.sources.artifact import Mismatch, read_artifact
 from ptt.transfer.sources.gather import gather, row_labels
 from ptt.transfer.sources.mixture import MixturePrompt, save_mixture
 from tests.helpers import raises_ptt
@@ -57,9 +57,10 @@ def test_both_kinds_read_through_one_reader(tmp_path):
 def test_one_check_says_why_an_artifact_does_not_fit(tmp_path):
     a = read_artifact(plain(tmp_path / "a", length=4, hidden=8))
     assert a.mismatch("some/model", 4, 8) is None and a.mismatch("some/model") is None
-    assert a.mismatch("other/model", 4, 8) == "other backbone (some/model)"
-    assert a.mismatch("some/model", 4, 16) == "hidden size 8 != 16"
-    assert a.mismatch("some/model", 6, 8) == "length 4 != 6"
+    assert a.mismatch("other/model", 4, 8) == Mismatch("backbone", "other backbone (some/model)")
+    assert a.mismatch("some/model", 4, 16) == Mismatch("hidden", "hidden size 8 != 16")
+    assert a.mismatch("some/model", 6, 8) == Mismatch("length", "length 4 != 6")
+    assert str(a.mismatch("some/model", 6, 8)) == "length 4 != 6"
     raises_ptt(a.require_fits, "other/model", 16, "--prompt", needles=("--prompt", "hidden size 8", "projector"))
     x = read_artifact(mixture(tmp_path, 4, 8))
     raises_ptt(x.require_fits, "other/model", 16, "--prompt", needles=("a mixture of hidden size 8", "has 16"))
@@ -80,3 +81,15 @@ def test_row_labels_number_repeated_labels_only(tmp_path):
     found = gather([plain(tmp_path / "a"), plain(tmp_path / "b", seed=1), plain(tmp_path / "c", task="mr"),
                     mixture(tmp_path)], mixtures=True)
     assert row_labels(found) == ["sst2#1", "sst2#2", "mr", "laptop(mixture)"]
+
+
+def test_gather_names_the_field_that_differs(tmp_path):
+    from ptt.transfer.sources.gather import gather
+    from tests.helpers import fake_prompt
+
+    a = fake_prompt(tmp_path / "a", "some/model", "sst2", length=4)
+    b = fake_prompt(tmp_path / "b", "some/model", "mr", length=6)
+    c = fake_prompt(tmp_path / "c", "other/model", "mr", length=4, hidden=32)
+    assert [x.task for x in gather([a, fake_prompt(tmp_path / "d", "some/model", "mr")])] == ["sst2", "mr"]
+    raises_ptt(gather, [a, b], needles=("length 6 differs", "score prompts of one length together"))
+    raises_ptt(gather, [a, c], needles=("trained on other/model (hidden 32)", "projector"))

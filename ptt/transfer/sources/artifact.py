@@ -20,6 +20,17 @@ from ptt.transfer.sources.mixture import MixturePrompt, is_mixture, load_mixture
 
 
 @dataclass(frozen=True)
+class Mismatch:
+    """Why an artifact does not fit: the field that differs ("backbone", "hidden" or "length") and a sentence."""
+
+    field: str
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
 class Artifact:
     """A prompt artifact read and checked once. Exactly one of `tensor` (plain) and `module` (mixture) is set."""
 
@@ -59,15 +70,15 @@ class Artifact:
         return {"path": self.path, "kind": self.kind, "task": self.task, "backbone": self.meta.get("backbone"),
                 "length": self.length, "hidden_size": self.hidden, "sha256": self.meta.get("sha256")}
 
-    def mismatch(self, backbone: str, length: int | None = None, hidden: int | None = None) -> str | None:
+    def mismatch(self, backbone: str, length: int | None = None, hidden: int | None = None) -> "Mismatch | None":
         """Why this artifact cannot be scored or combined with prompts of `backbone` (an id as `backbone_id`
         gives it), `length` and `hidden` (None: any), or None when it can."""
         if self.backbone != backbone:
-            return f"other backbone ({self.meta.get('backbone')})"
+            return Mismatch("backbone", f"other backbone ({self.meta.get('backbone')})")
         if hidden is not None and self.hidden != hidden:
-            return f"hidden size {self.hidden} != {hidden}"
+            return Mismatch("hidden", f"hidden size {self.hidden} != {hidden}")
         if length is not None and self.length != length:
-            return f"length {self.length} != {length}"
+            return Mismatch("length", f"length {self.length} != {length}")
         return None
 
     def require_fits(self, backbone: str, hidden: int, flag: str) -> None:

@@ -20,7 +20,7 @@ def gather(paths, flag: str = "--prompts", mixtures: bool = False) -> list[Artif
         reason = a.mismatch(first.backbone, first.length, first.hidden)
         if reason is None:
             continue
-        if reason.startswith("length"):
+        if reason.field == "length":
             raise PttError(f"{flag} {a.path}: length {a.length} differs from {first.path} ({first.length}); score "
                            "prompts of one length together")
         raise PttError(f"{flag} {a.path}: trained on {a.meta.get('backbone')} (hidden {a.hidden}) but {first.path} on "

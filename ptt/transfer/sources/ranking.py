@@ -43,14 +43,14 @@ def candidates(library: str, task: str, backbone: str, length: int | None = None
         entry = {"path": str(Path(row["path"]).resolve()), "task": artifact.task, "tensor": artifact.tensor,
                  "sha256": artifact.meta.get("sha256")}
         want = length if length is not None else (usable[0]["tensor"].shape[0] if usable else artifact.length)
-        reason = artifact.mismatch(target_id, want)
-        if reason and strict:
-            by_length = reason.startswith("length")
+        mismatch = artifact.mismatch(target_id, want)
+        if mismatch and strict:
+            by_length = mismatch.field == "length"
             what = f"length {artifact.length}" if by_length else f"backbone {artifact.meta.get('backbone')}"
             fix = f"pass --prompt-length {artifact.length} or " if by_length else ""
             raise PttError(f"{flag} {library}: {row['path']} is a prompt of {what}, but a combined start needs prompts "
                            f"of {target_id} with length {want}; {fix}move it out of the library")
-        meta = artifact.meta
+        meta, reason = artifact.meta, None if mismatch is None else str(mismatch)
         if not reason and meta.get("task") == task:
             reason = "same task as the target"
         elif not reason and not meta.get("task"):
