@@ -204,34 +204,30 @@ class PromptModel(nn.Module):
         consecutive rows reads prompt g; use_prompt False runs the bare backbone. extras: the family's row extras.
         The family is told how many distinct prompts the rows read (`groups`), so that one that can compute a
         shared prompt once per batch does."""
-        embeds = self.backbone.get_input_embeddings()(input_ids)
-        p = self.prompt_value(embeds, attention_mask, prompt, use_prompt)
+        embeds, attention_mask, p = self.with_prompt(input_ids, attention_mask, prompt, use_prompt)
         groups = 0 if p is None else 1 if p.dim() == 2 else p.shape[0]
-        if p is not None:
-            embeds, attention_mask = prepend(p, embeds, attention_mask)
         n_prompt = 0 if p is None else p.shape[-2]
         if target_ids is not None:
             return self.family.lm_loss(self.backbone, embeds, attention_mask, n_prompt, target_ids, target_mask,
                                        groups=groups)
         return self.family.score(self.backbone, embeds, attention_mask, n_prompt, labels, groups=groups, **extras)
 
-    def prompt_value(self, embeds, attention_mask, prompt: torch.Tensor | None = None,
-                     use_prompt: bool = True) -> torch.Tensor | None:
-        """The prompt the rows read: `prompt`, else the model's own ([L, H], or [B, L, H] from a module computed per
-        input); None with use_prompt False."""
+    def with_prompt(self, input_ids, attention_mask, prompt: torch.Tensor | None = None, use_prompt: bool = True):
+        """(input embeddings with the prompt in front [B, L+T, H], their mask [B, L+T], the prompt read: `prompt`,
+        else the model's own ([L, H], or [B, L, H] from a module computed per input); None with use_prompt False)."""
+        embeds = self.backbone.get_input_embeddings()(input_ids)
         if not use_prompt:
-            return None
+            return embeds, attention_mask, None
         if prompt is not None:
-            return prompt
-        if getattr(self.prompt, "input_dependent", False):  # a prompt per input (e.g. an attention mixture)
-            return self.prompt(embeds, attention_mask)
-        return self.prompt()
+            p = prompt
+        elif getattr(self.prompt, "input_dependent", False):  # a prompt per input (e.g. an attention mixture)
+            p = self.prompt(embeds, attention_mask)
+        else:
+            p = self.prompt()
+        embeds, attention_mask = prepend(p, embeds, attention_mask)
+        return embeds, attention_mask, p
 
     def prompted(self, input_ids, attention_mask, prompt: torch.Tensor | None = None, use_prompt: bool = True):
         """(input embeddings with the prompt in front [B, L+T, H], their mask [B, L+T], L)."""
-        embeds = self.backbone.get_input_embeddings()(input_ids)
-        p = self.prompt_value(embeds, attention_mask, prompt, use_prompt)
-        if p is None:
-            return embeds, attention_mask, 0
-        embeds, attention_mask = prepend(p, embeds, attention_mask)
-        return embeds, attention_mask, p.shape[-2]
+        embeds, attention_mask, p = self.with_prompt(input_ids, attention_mask, prompt, use_prompt)
+        return embeds, attention_mask, 0 if p is None else p.shape[-2]

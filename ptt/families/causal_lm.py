@@ -12,6 +12,7 @@ key/value cache.
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import torch
@@ -36,8 +37,13 @@ def last_positions(mask: torch.Tensor) -> torch.Tensor:
 
 def cache_arg(body) -> str:
     """The keyword a transformers model takes its key/value cache by (`cache` since transformers 5.2x, before
-    that `past_key_values`)."""
-    return "cache" if "cache" in inspect.signature(body.forward).parameters else "past_key_values"
+    that `past_key_values`), read once per model class."""
+    return _cache_arg(type(body))
+
+
+@functools.cache
+def _cache_arg(cls) -> str:
+    return "cache" if "cache" in inspect.signature(cls.forward).parameters else "past_key_values"
 
 
 def output_cache(out):

@@ -28,14 +28,18 @@ AVERAGE_DIR = "init"
 class Start:
     """Every kind of start (--init, --init-from PATH, auto, avg:K, --mixture) as one object."""
 
-    cfg: TrainConfig
-    """The run's config, --init-from a path when the start came from a library."""
     plan: TrainPlan
-    """The checked plan, its `source` the prompt the run starts from (None: --init or a mixture)."""
+    """The checked plan of the run's config, its `source` the prompt the run starts from (None: --init or a
+    mixture)."""
     selection: dict[str, Any] | None = None
     """A library start's ranking and choice (written to selection.json)."""
     prompt_module: Callable[[int, Any], torch.nn.Module] | None = None
     """--mixture: builds the mixture's prompt module (hidden size, dtype) -> module."""
+
+    @property
+    def cfg(self) -> TrainConfig:
+        """The run's config (the plan's), --init-from a path when the start came from a library."""
+        return self.plan.cfg
 
 
 def resolve_start(plan: TrainPlan, run_dir: Path) -> Start:
@@ -43,21 +47,21 @@ def resolve_start(plan: TrainPlan, run_dir: Path) -> Start:
     cfg = plan.cfg
     start = library_start(cfg.init_from)
     if start is None:
-        return Start(cfg, plan, None, mixture_module(cfg, plan, run_dir))
+        return Start(plan, None, mixture_module(cfg, plan, run_dir))
     kind, k = start
     selection = rank_library(cfg.library, cfg, length=cfg.prompt_length, strict=kind == "avg")
     selection["start"] = cfg.init_from
     if kind == "auto":
         cfg = replace(cfg, init_from=selection["choice"])
         source = prompt_from_artifact(cfg.init_from, plan.frozen.hidden, cfg.prompt_length, cfg.backbone)
-        return Start(cfg, replace(plan, cfg=cfg, source=source), selection)
+        return Start(replace(plan, cfg=cfg, source=source), selection)
     tensor, made = average_top(selection, k)
     selection["choice"] = str((run_dir / AVERAGE_DIR).resolve())
     selection["average"] = made
     cfg = replace(cfg, init_from=selection["choice"])
     info = {"init": "from", "source": selection["choice"], "source_task": None, "source_backbone": cfg.backbone,
             "source_sha256": tensor_sha256(tensor.float().contiguous()), "made_from": made}
-    return Start(cfg, replace(plan, cfg=cfg, source=(tensor, info)), selection)
+    return Start(replace(plan, cfg=cfg, source=(tensor, info)), selection)
 
 
 def mixture_module(cfg: TrainConfig, plan: TrainPlan, run_dir: Path):

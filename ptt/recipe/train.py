@@ -59,14 +59,14 @@ class TrainRecipe:
         self.trainer: Trainer | None = None
         self.lock: RunLock | None = None
         self.state = LoopState()
-        self.changes: dict[str, list] = {}
 
     def setup(self) -> None:
         """Check the inputs (before any process group or file), take the lock, resolve the start, build the
         trainer, load a resume state, write config.json and ds_config.json."""
         check_run_dir(self.run_dir, self.cfg.resume, self.cfg.overwrite)
+        changes: dict[str, list] = {}
         if self.cfg.resume:
-            self.cfg, self.changes = resumed_config(self.cfg, self.run_dir)
+            self.cfg, changes = resumed_config(self.cfg, self.run_dir)
         if self.cfg.on_nonfinite == "skip" and self.cfg.batch_plan(dist.world_size())[1] > 1:
             raise PttError("--on-nonfinite skip: needs one micro-batch per rank and step (a skipped step must not "
                            "leave half-accumulated gradients); drop --micro-batch-size or use --on-nonfinite stop")
@@ -81,7 +81,7 @@ class TrainRecipe:
         write_selection(start, self.run_dir)
         if self.cfg.resume:
             self.state = resume(self.trainer, self.run_dir)
-        write_run_files(self.trainer, self.run_dir, self.state, self.changes)
+        write_run_files(self.trainer, self.run_dir, self.state, changes)
 
     def train(self) -> None:
         """Steps up to --max-steps: log every --log-every, evaluate (and save prompts) every --eval-every, save the
