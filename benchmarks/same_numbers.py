@@ -4,11 +4,13 @@
 `run` trains a soft prompt with the real `ptt` CLI of the checkout DIR (a subprocess with PYTHONPATH=DIR)
 on every family: a tiny random T5, RoBERTa and Llama (`ptt.tiny`, the test suite's shapes, built by the ptt this
 script runs from; saved once to OUT/models and reused) and the bundled MiniLM, SST-2, plus SQuAD on T5 and Llama,
-an attention mixture over the T5 run's prompts (on MR), and a 2-seed random-vs-transferred compare on T5 (`JOBS`).
+an attention mixture over the T5 run's prompts (on MR), a 2-seed random-vs-transferred compare on T5 (`JOBS`) and
+a task-objective projector from the T5 run's prompt into RoBERTa (`PROJECT`).
 Each run goes to OUT/runs/NAME (replaced if present), then `ptt eval` scores its last/ prompt (the compare: its
 report); wall times and the eval JSON lines go to OUT/runs.json. `compare` checks two such folders for exactly equal
 numbers: the last/ prompt (or mixture) tensors, every metrics.jsonl row, baseline.json, the train summary and the
-eval lines (less their path fields); for the compare, its report and every arm's tensors and rows. Paths under OUT
+eval lines (less their path fields); for the compare, its report and every arm's tensors and rows; for the
+projector, its weights, evaluation history and projector.json. Paths under OUT
 are compared as paths relative to OUT. It exits 1 if anything differs. `--tolerance T` accepts numbers (tensor
 elements, floats) within T of each other, relative to the larger magnitude or absolute below 1 (a change that
 reorders floating-point sums); strings, integers and structure must still be equal, and the table says which runs
@@ -45,7 +47,12 @@ COMPARE = ("t5", ["--task", "mr", "--arms", "random,from:{runs}/t5/last", "--see
                   "--eval-every", "2"])
 """The compare job (`ptt transfer compare`, run name "compare"): backbone, flags after TRAIN_FLAGS less theirs."""
 COMPARE_DROP = ("--max-steps", "--eval-every")
-NAMES = (*JOBS, "compare")
+PROJECT = ("t5", "roberta", ["--objective", "task", "--source-prompts", "{runs}/t5/last", "--tasks", "sst2",
+                             "--projector-hidden", "16", "--max-steps", "4", "--eval-every", "2"])
+"""The projector job (`ptt transfer project fit`, task objective, run name "project"): source and target backbone,
+flags after TRAIN_FLAGS less PROJECT_DROP."""
+PROJECT_DROP = ("--max-steps", "--eval-every", "--prompt-length", "--warmup-steps")
+NAMES = (*JOBS, "compare", "project")
 PTT = 'import sys; from ptt.cli import main; sys.argv[0] = "ptt"; main()'
 CHECKS = ("metrics", "baseline", "summary", "eval", "report")  # compared for exact equality, besides the prompt tensors
 PATH_FIELDS = ("run_dir", "prompt")  # left out of the summary and eval lines: they name the results folder
@@ -82,6 +89,11 @@ def build_tiny(kind: str, out: Path) -> str:
     return str(out)
 
 
+def without(flags: list[str], drop: tuple[str, ...]) -> list[str]:
+    """flags less the `--flag value` pairs named in drop."""
+    return [f for i, f in enumerate(flags) if f not in drop and (i == 0 or flags[i - 1] not in drop)]
+
+
 def run(checkout: Path, out: Path) -> None:
     checkout, out = checkout.resolve(), out.resolve()
     os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
@@ -109,12 +121,19 @@ def run(checkout: Path, out: Path) -> None:
     run_dir = out / "runs" / "compare"
     shutil.rmtree(run_dir, ignore_errors=True)
     backbone, flags = COMPARE
-    train_flags = [f for i, f in enumerate(TRAIN_FLAGS)
-                   if f not in COMPARE_DROP and (i == 0 or TRAIN_FLAGS[i - 1] not in COMPARE_DROP)]
-    stdout, wall = ptt(checkout, out, "transfer", "compare", "--backbone", backbones[backbone], *train_flags,
-                       *[f.format(runs=out / "runs") for f in flags], "--output-dir", str(run_dir))
+    stdout, wall = ptt(checkout, out, "transfer", "compare", "--backbone", backbones[backbone],
+                       *without(TRAIN_FLAGS, COMPARE_DROP), *[f.format(runs=out / "runs") for f in flags],
+                       "--output-dir", str(run_dir))
     record["runs"]["compare"] = {"train_wall_s": round(wall, 2)}
     print(f"compare  {wall:6.1f} s", flush=True)
+    run_dir = out / "runs" / "project"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    source, target, flags = PROJECT
+    stdout, wall = ptt(checkout, out, "transfer", "project", "fit", "--source-backbone", backbones[source],
+                       "--target-backbone", backbones[target], *without(TRAIN_FLAGS, PROJECT_DROP),
+                       *[f.format(runs=out / "runs") for f in flags], "--output-dir", str(run_dir))
+    record["runs"]["project"] = {"train_wall_s": round(wall, 2)}
+    print(f"project  {wall:6.1f} s", flush=True)
     (out / "runs.json").write_text(json.dumps(record, indent=2) + "\n")
 
 
@@ -144,6 +163,12 @@ def numbers(root: Path, name: str) -> dict:
         return {"prompt": {f"{a}/{k}": v for a in arms for k, v in tensors(run_dir / "runs" / a / "last").items()},
                 "metrics": {a: read_jsonl(run_dir / "runs" / a / "metrics.jsonl") for a in arms},
                 "report": relative(report, root.resolve()), "baseline": None, "summary": None, "eval": None}
+    if name == "project":  # the projector's weights, its evaluation history and the rest of projector.json
+        from safetensors.torch import load_file
+
+        meta = json.loads((run_dir / "projector.json").read_text())
+        return {"prompt": load_file(str(run_dir / "projector.safetensors")), "metrics": meta.pop("history"),
+                "report": relative(meta, root.resolve()), "baseline": None, "summary": None, "eval": None}
     recorded = json.loads((root / "runs.json").read_text())["runs"][name]
     return {"prompt": tensors(run_dir / "last"), "metrics": read_jsonl(run_dir / "metrics.jsonl"),
             "baseline": json.loads((run_dir / "baseline.json").read_text()), "report": None,
@@ -184,7 +209,8 @@ def compare(a: Path, b: Path, new_fields: bool = False, tolerance: float = 0.0) 
     print(f"{'run':8s} {'prompt equal':>12s} {'max |diff|':>11s} " + " ".join(f"{k:>8s}" for k in CHECKS))
     for name in NAMES:
         if not ((a / "runs" / name).is_dir() and (b / "runs" / name).is_dir()):
-            print(f"{name:8s} (not run by both)")
+            print(f"{name:8s} (not run by both)")  # a job one side lacks is a difference, not a pass
+            differs = True
             continue
         x, y = numbers(a, name), numbers(b, name)
         pairs = [(x["prompt"][k], y["prompt"].get(k)) for k in x["prompt"]]

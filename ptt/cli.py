@@ -1,8 +1,8 @@
 """`ptt` command line: parse, build the command's config, call its `run`. Nothing heavy is imported here: each
 command module (and torch with it) loads only when its command runs.
 
-Options are generated from the configs (`ptt.config`): a field's docstring is its help, its default the
-option's default. Options that take several prompt artifacts accept a shell glob's expansion
+Options are generated from the configs (`ptt.config`), with no list kept here: a command offers every field of
+its config's groups; a field's docstring is its help, its default the option's default. Options that take several prompt artifacts accept a shell glob's expansion
 (`--prompts runs/*/best`), the flag repeated, or a folder of artifacts.
 """
 
@@ -17,13 +17,6 @@ from click.core import ParameterSource
 
 from ptt.config import (CompareConfig, EvalConfig, FlattenConfig, IndicatorsConfig, PlanConfig, ProjectFitConfig,
                         RankConfig, RecycleConfig, TrainConfig, TransferEvalConfig, field_docs)
-
-DATA = ("data_dir", "data_source", "max_train_examples", "max_eval_examples")
-RUNTIME = ("eval_batch_size", "max_new_tokens", "precision", "ds_config", "seed")
-STEPS = ("max_steps", "eval_every", "batch_size", "micro_batch_size", "lr", "weight_decay", "max_grad_norm",
-         "max_length", "log_every", "batch_order", "gradient_checkpointing")
-FLAG_NAMES = {"gpu_memory_gib": "--gpu-memory"}
-
 
 class VariadicOption(click.Option):
     """A repeatable option that also takes every value up to the next option (a shell glob's expansion)."""
@@ -64,15 +57,23 @@ def _kind(hint):
     return args[0] if args else hint
 
 
-def options(cls, names, required: tuple[str, ...] = ()):
-    """Click options for `cls` fields `names`: help from the field docstrings, defaults from the dataclass."""
+def ordered_fields(cls) -> list[dataclasses.Field]:
+    """`cls`'s fields, the job's own group first, then each group in the order the job lists them."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints, docs = typing.get_type_hints(cls), field_docs(cls)
+    names = dict.fromkeys(name for klass in cls.__mro__ for name in vars(klass).get("__annotations__", {})
+                          if name in fields)
+    return [fields[name] for name in names]
+
+
+def options(cls):
+    """Click options for every field of the config `cls` (its groups'): help from the field docstrings, defaults
+    from the dataclass, required as the groups declare, the flag `--field-name` (or the field's metadata "flag")."""
+    hints, docs, required = typing.get_type_hints(cls), field_docs(cls), cls.required_fields()
 
     def decorate(fn):
-        for name in reversed(list(names)):
-            kind, default = _kind(hints[name]), fields[name].default
-            flag = FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
+        for field in reversed(ordered_fields(cls)):
+            name, default = field.name, field.default
+            kind, flag = _kind(hints[name]), field.metadata.get("flag", "--" + name.replace("_", "-"))
             if kind is bool:
                 fn = click.option(flag, name, is_flag=True, help=docs.get(name))(fn)
             elif kind is tuple:
@@ -104,7 +105,7 @@ def main(local_rank):
 
 
 @main.command(cls=PttCommand)
-@options(TrainConfig, [f.name for f in dataclasses.fields(TrainConfig)])
+@options(TrainConfig)
 @click.pass_context
 def train(ctx, local_rank, **kwargs):
     """Tune a soft prompt on a frozen backbone. With no flags: the bundled MiniLM on packaged SST-2."""
@@ -118,10 +119,7 @@ def train(ctx, local_rank, **kwargs):
 
 
 @main.command("eval", cls=PttCommand)
-@options(EvalConfig, ("prompt", "task", "backbone", "data_dir", "data_source", "eval_file", "text_field",
-                      "label_field", "max_eval_examples", "eval_batch_size", "max_new_tokens", "precision",
-                      "ds_config"),
-         required=("prompt",))
+@options(EvalConfig)
 def eval_cmd(local_rank, **kwargs):
     """Score a saved prompt with the training scorer; prints one JSON line of metrics."""
     from ptt.commands import eval as command
@@ -130,8 +128,7 @@ def eval_cmd(local_rank, **kwargs):
 
 
 @main.command("plan", cls=PttCommand)
-@options(PlanConfig, [f.name for f in dataclasses.fields(PlanConfig) if f.name != "bytes_per_param"],
-         required=("backbone",))
+@options(PlanConfig)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def plan_cmd(as_json, local_rank, **kwargs):
     """Per-GPU memory plan of a prompt-tuning run, from the model config alone."""
@@ -147,8 +144,7 @@ def transfer():
 
 
 @transfer.command("eval", cls=PttCommand)
-@options(TransferEvalConfig, ("prompts", "tasks", "output_dir", "no_random", *DATA, *RUNTIME, "init"),
-         required=("prompts", "tasks", "output_dir"))
+@options(TransferEvalConfig)
 def transfer_eval(local_rank, **kwargs):
     """Score every prompt, unchanged, on every task (zero-shot cross-task transfer)."""
     from ptt.commands import transfer_eval as command
@@ -160,10 +156,7 @@ def transfer_eval(local_rank, **kwargs):
 
 
 @transfer.command("compare", cls=PttCommand)
-@options(CompareConfig, ("task", "arms", "source", "baseline_arm", "backbone", "seeds", "output_dir",
-                         "target_improvement", "target_of_best", "target_metric", "rank_by", "prompt_length", *DATA,
-                         *RUNTIME, "init", *STEPS, "warmup_steps"),
-         required=("task", "output_dir"))
+@options(CompareConfig)
 def transfer_compare(local_rank, **kwargs):
     """Initializations (arms) side by side on --task, same seeds and data order: curves, AUC, paired differences."""
     from ptt.commands import compare as command
@@ -181,10 +174,7 @@ def project():
 
 
 @project.command("fit", cls=PttCommand)
-@options(ProjectFitConfig, ("source_backbone", "target_backbone", "objective", "source_prompts", "target_prompts",
-                            "tasks", "mode", "projector_hidden", "target_length", "distance", "output_dir", *DATA,
-                            *RUNTIME, *STEPS, "train_file", "eval_file", "text_field", "label_field"),
-         required=("source_backbone", "target_backbone", "objective", "source_prompts", "output_dir"))
+@options(ProjectFitConfig)
 def project_fit(local_rank, **kwargs):
     """Fit a projector (distance minimization or task tuning)."""
     from ptt.commands import project as command
@@ -205,8 +195,7 @@ def project_apply(projector_dir, prompt, output_dir):
 
 
 @transfer.command("recycle", cls=PttCommand)
-@options(RecycleConfig, ("prompt", "target_backbone", "method", "output_dir", "max_tokens", "overwrite"),
-         required=("prompt", "target_backbone", "output_dir"))
+@options(RecycleConfig)
 def transfer_recycle(local_rank, **kwargs):
     """Recycle a prompt into another backbone from the two vocabularies' embeddings (no data, no training)."""
     from ptt.commands import recycle as command
@@ -215,8 +204,7 @@ def transfer_recycle(local_rank, **kwargs):
 
 
 @transfer.command("rank", cls=PttCommand)
-@options(RankConfig, ("task", "backbone", "library", "sample", "rank_by", "max_length", *DATA, *RUNTIME),
-         required=("task", "library"))
+@options(RankConfig)
 def transfer_rank(local_rank, **kwargs):
     """Rank a prompt library's sources for --task (zero-shot on a sample of its training set)."""
     from ptt.commands import rank as command
@@ -226,8 +214,7 @@ def transfer_rank(local_rank, **kwargs):
 
 
 @main.command("indicators", cls=PttCommand)
-@options(IndicatorsConfig, ("prompts", "output_dir", "transfer_matrix", "precision", "ds_config"),
-         required=("prompts", "output_dir"))
+@options(IndicatorsConfig)
 def indicators_cmd(local_rank, **kwargs):
     """Transferability indicators (embedding similarity, activated-neuron overlap) and their correlation."""
     from ptt.commands import indicators as command
@@ -263,8 +250,7 @@ def prompts_show(prompt):
 
 
 @prompts.command("flatten", cls=PttCommand)
-@options(FlattenConfig, ("mixture", "output_dir", "task", *DATA, "train_file", "text_field", "label_field",
-                         "eval_batch_size", "precision", "ds_config", "overwrite"), required=("mixture", "output_dir"))
+@options(FlattenConfig)
 def prompts_flatten(local_rank, **kwargs):
     """Export an attention mixture as one plain prompt: its prompt averaged over the task's training inputs."""
     from ptt.commands import flatten as command

@@ -11,7 +11,6 @@ Every rank calls every method here; rows are sharded across ranks and every rank
 
 from __future__ import annotations
 
-import dataclasses
 
 import torch
 
@@ -243,11 +242,12 @@ def cut_at_eos(tokens: list[int], eos_id: int) -> list[int]:
 def open_scorer(cfg, prompt_length: int, prompt_module: torch.nn.Module | None = None) -> Scorer:
     """A Scorer for prompts of `prompt_length` on cfg.backbone (every rank calls this).
 
-    cfg: a `ptt.config.ScoreConfig` (backbone, family, precision, ds_config, seed, max_length, eval_batch_size
-    and the data fields). prompt_module: the model's own prompt (e.g. a loaded attention mixture), scored when
-    `evaluate` gets no prompt tensor.
+    cfg: any job config; the scorer reads its `ptt.config.ScoreConfig` fields (backbone, family, precision,
+    ds_config, seed, max_length, eval_batch_size, max_new_tokens and the data fields; a field the job lacks keeps its
+    default). prompt_module: the model's own prompt (e.g. a loaded attention mixture), scored when `evaluate` gets no
+    prompt tensor.
     """
-    world = dist.world_size()
+    cfg, world = ScoreConfig.of(cfg), dist.world_size()
     frozen = resolve_backbone(cfg.backbone, cfg.family, prompt_length=prompt_length, max_length=cfg.max_length,
                               precision=cfg.precision, ds_config=cfg.ds_config,
                               ds_batch={"batch_size": world, "micro": 1, "accum": 1, "max_grad_norm": 1.0})
@@ -260,8 +260,5 @@ def open_scorer(cfg, prompt_length: int, prompt_module: torch.nn.Module | None =
 def config_for_artifact(meta: dict, base, **changes):
     """A ScoreConfig that scores prompts made for the backbone in `meta` (an artifact's prompt.json): its
     backbone, family and max_length, with `base`'s data, precision and DeepSpeed settings."""
-    names = {f.name for f in dataclasses.fields(ScoreConfig)}
-    fields = {k: v for k, v in dataclasses.asdict(base).items() if k in names}
-    fields.update(backbone=backbone_id(meta),
-                  family=meta.get("family"), max_length=meta.get("max_length", 128))
-    return ScoreConfig(**{**fields, **changes})
+    return ScoreConfig.of(base, **{"backbone": backbone_id(meta), "family": meta.get("family"),
+                                   "max_length": meta.get("max_length", 128), **changes})

@@ -16,8 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ptt.backbone import Frozen, PromptModel, checkpointing_problem, initial_prompt, load_weights, resolve_backbone
-from ptt.config import TrainConfig
-from ptt.config.train import library_start
+from ptt.config import TrainConfig, library_start
 from ptt.core.encode import collate, encode_split
 from ptt.core.order import global_batch, rank_micro_batches
 from ptt.core.prompt import SoftPrompt

@@ -36,7 +36,7 @@ def run(cfg: CompareConfig) -> dict[str, Any]:
     baseline = baseline_arm(arms, cfg.baseline_arm)
     backbone = cfg.backbone or inferred_backbone(arms)
     hidden = hidden_size(load_config(backbone))
-    base = cfg.train_config(backbone=backbone, prompt_length=inferred_length(arms, cfg.prompt_length))
+    base = TrainConfig.of(cfg, backbone=backbone, prompt_length=inferred_length(arms, cfg.prompt_length))
     for arm in arms:  # every prompt an arm names is checked before anything trains
         if arm.kind == "from":
             check_prompt(arm, base, hidden)

@@ -2,33 +2,36 @@
 
 Objectives (Su et al. 2022, section 5): `distance` regresses projected source prompts onto the target
 backbone's prompts for the same tasks; `task` back-propagates the frozen target backbone's task loss into
-the projector (the target runs under DeepSpeed exactly like `ptt train`, through `ptt.training`).
+the projector (the target runs under DeepSpeed through the training recipe, `ptt.recipe.project`).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
 from ptt.config import ProjectFitConfig
+from ptt.config.groups import check_files_fit
 from ptt.errors import PttError
 from ptt.families import detect_family
 from ptt.families.loading import hidden_size, load_config, local_path
-from ptt.runtime import dist
 from ptt.runtime.artifacts import artifact_paths, prompt_meta, save_prompt
 from ptt.runtime.tb import TBWriter
-from ptt.training import build_trainer
-from ptt.transfer.cross_model.projector import (ProjectedPrompt, Projector, ProjectorShape, fit_distance,
-                                                load_projector, save_projector)
+from ptt.recipe.project import ProjectorRecipe
+from ptt.recipe.train import run_recipe
+from ptt.transfer.cross_model.projector import (META, Projector, ProjectorShape, fit_distance, load_projector,
+                                                save_projector)
 from ptt.transfer.sources.artifact import Artifact, read_artifact
 from ptt.transfer.sources.gather import gather
 
 
 def fit(cfg: ProjectFitConfig) -> dict[str, Any]:
     """Fit the projector `cfg` describes; writes projector.safetensors, projector.json and tb/."""
+    if (Path(cfg.output_dir) / META).exists() and not cfg.overwrite:
+        raise PttError(f"--output-dir {cfg.output_dir}: already holds a projector; pass --overwrite to replace it, or "
+                       "another --output-dir")
     return fit_by_distance(cfg) if cfg.objective == "distance" else fit_by_task(cfg)
 
 
@@ -68,61 +71,33 @@ def fit_by_distance(cfg: ProjectFitConfig) -> dict[str, Any]:
     projector = Projector(ProjectorShape(ls, hs, lt, ht, cfg.projector_hidden, cfg.mode))
     tb = TBWriter(Path(cfg.output_dir) / "tb")
     try:
-        final = fit_distance(projector, src, tgt, tasks, cfg.distance, cfg.max_steps, cfg.lr,
+        final = fit_distance(projector, src, tgt, tasks, cfg.distance, cfg.steps, cfg.rate,
                              log=lambda step, v: tb.scalars(step, {"projector/distance_loss": v}))
     finally:
         tb.close()
     metrics = {"final_distance_loss": final, "pairs": len(tasks)}
     state = {k: v.detach().float() for k, v in projector.state_dict().items()}
     meta = {"objective": "distance", "distance": cfg.distance, "tasks": tasks, "metrics": metrics,
-            "steps": cfg.max_steps, "lr": cfg.lr, "target_family": detect_family(load_config(cfg.target_backbone)).name}
+            "steps": cfg.steps, "lr": cfg.rate, "target_family": detect_family(load_config(cfg.target_backbone)).name}
     save_projector(cfg.output_dir, projector.shape, state, {**meta, **backbones(cfg)})
     return metrics
 
 
 def fit_by_task(cfg: ProjectFitConfig) -> dict[str, Any]:
-    """Train the projector through the frozen target backbone's task loss, cycling over the tasks."""
+    """Train the projector through the frozen target backbone's task loss (`ptt.recipe.project`)."""
     src = source_prompts(cfg.source_prompts, cfg.source_backbone, "--source-prompts")
     tasks = cfg.task_list() or list(src)
     missing = [t for t in tasks if t not in src]
     if missing:
         raise PttError(f"--tasks: no source prompt for {', '.join(missing)} (source prompts cover {', '.join(src)}); "
                        "give a --source-prompts artifact per task")
+    check_files_fit(cfg, tasks)
     ls, hs = src[tasks[0]].shape
     lt = cfg.target_length or ls
-    train_cfg = replace(cfg.train_config(), task=tasks[0], prompt_length=lt, init_from=None)
     shape_of = lambda ht: ProjectorShape(ls, hs, lt, ht, cfg.projector_hidden, cfg.mode)  # noqa: E731
     shape_of(hidden_size(load_config(cfg.target_backbone)))  # refuse a bad shape before loading anything
-    torch.manual_seed(cfg.seed)
-    trainer = build_trainer(train_cfg, prompt_module=lambda ht, dtype: ProjectedPrompt(
-        Projector(shape_of(ht)), {t: src[t] for t in tasks}).to(dtype))
-    prompt = trainer.prompt_module
-    tb = TBWriter(Path(cfg.output_dir) / "tb")
-    history = []
-    try:
-        for step in range(train_cfg.max_steps):
-            task = tasks[step % len(tasks)]
-            prompt.use(task)
-            loss = trainer.step(step, trainer.view(task)).loss
-            if loss is not None:  # None: a skipped step (--on-nonfinite skip)
-                tb.scalars(step + 1, {f"train/loss/{task}": loss})
-            if (step + 1) % train_cfg.eval_every == 0 or step + 1 == train_cfg.max_steps:
-                row = {"step": step + 1}
-                for t in tasks:
-                    prompt.use(t)
-                    row[t] = trainer.evaluate(trainer.view(t))
-                    tb.scalars(step + 1, {f"eval/{t}/{k}": v for k, v in row[t].items()})
-                history.append(row)
-        state = {k.removeprefix("projector."): v for k, v in trainer.trainable_state().items()}
-        family = trainer.scorer.family.name
-    finally:
-        tb.close()
-        trainer.close()
-    meta = {"objective": "task", "tasks": tasks, "metrics": history[-1], "history": history,
-            "steps": train_cfg.max_steps, "lr": train_cfg.lr, "target_family": family, "train": train_cfg.to_dict()}
-    if dist.is_main():
-        save_projector(cfg.output_dir, shape_of(prompt.projector.shape.target_hidden), state, {**meta, **backbones(cfg)})
-    return history[-1]
+    recipe = ProjectorRecipe(cfg.task_config(task=tasks[0], prompt_length=lt), shape_of, src, tasks, backbones(cfg))
+    return run_recipe(recipe)
 
 
 def backbones(cfg: ProjectFitConfig) -> dict[str, Any]:

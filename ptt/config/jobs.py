@@ -1,19 +1,27 @@
-"""Configs of the jobs beyond `ptt train`: each holds what its command decides, with defaults that fit it."""
+"""Configs of the jobs beyond `ptt train`: each is its own group of fields (`...Job`, with defaults that fit the job)
+composed with the shared groups it needs (`ptt.config.groups`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ptt.config.arms import Arm, parse_arms
-from ptt.config.fields import choice, comma_list, positive, required
-from ptt.config.train import INITS, RANK_CRITERIA, ScoreConfig, TrainConfig
+from ptt.config.fields import Args, choice, comma_list, positive
+from ptt.config.groups import (BackboneArgs, DataArgs, EncodeArgs, EvalDataArgs, GenerationArgs, INITS, OptimArgs,
+                               PromptArgs, RankByArgs, RuntimeArgs, ScoringArgs, SeedArgs, TrainDataArgs,
+                               check_files_fit, check_init_fits)
+from ptt.config.train import TrainConfig
 from ptt.errors import PttError
+
+EVAL_DATA = (EvalDataArgs, DataArgs)
+TRAIN_DATA = (TrainDataArgs, DataArgs)
 
 
 @dataclass(frozen=True)
-class EvalConfig(ScoreConfig):
-    """`ptt eval`: one saved prompt scored on one task."""
+class EvalJob(Args):
+    """`ptt eval`'s own fields."""
 
+    REQUIRED = ("prompt",)
     prompt: str = ""
     """Prompt artifact folder (a run's best/ or last/)."""
     task: str | None = None
@@ -21,15 +29,17 @@ class EvalConfig(ScoreConfig):
     backbone: str | None = None
     """Backbone (default: the one the prompt was trained on)."""
 
-    def __post_init__(self):
-        ScoreConfig.__post_init__(self)
-        required(self, "prompt")
+
+@dataclass(frozen=True)
+class EvalConfig(EvalJob, ScoringArgs, GenerationArgs, RuntimeArgs, *EVAL_DATA):
+    """`ptt eval`: one saved prompt scored on one task."""
 
 
 @dataclass(frozen=True)
-class TransferEvalConfig(ScoreConfig):
-    """`ptt transfer eval`: every prompt, unchanged, on every task (zero-shot cross-task transfer)."""
+class TransferEvalJob(Args):
+    """`ptt transfer eval`'s own fields."""
 
+    REQUIRED = ("prompts", "tasks", "output_dir")
     prompts: tuple[str, ...] = ()
     """Prompt artifacts of one backbone: several paths after one flag (a shell glob), the flag repeated, or a folder
     holding artifacts."""
@@ -42,40 +52,46 @@ class TransferEvalConfig(ScoreConfig):
     init: str = "vocab"
     """Initialization of the random-prompt row (uniform | vocab | labels; seeded by --seed)."""
 
-    def __post_init__(self):
-        ScoreConfig.__post_init__(self)
-        required(self, "prompts", "tasks", "output_dir")
+    def check(self):
         choice("init", self.init, INITS)
+        check_files_fit(self, self.task_list())
 
     def task_list(self) -> list[str]:
         return comma_list(self.tasks)
 
 
 @dataclass(frozen=True)
-class RankConfig(ScoreConfig):
-    """`ptt transfer rank`: a library's source prompts ranked for a target task."""
+class TransferEvalConfig(TransferEvalJob, SeedArgs, ScoringArgs, GenerationArgs, RuntimeArgs, *EVAL_DATA):
+    """`ptt transfer eval`: every prompt, unchanged, on every task (zero-shot cross-task transfer)."""
 
+
+@dataclass(frozen=True)
+class RankJob(Args):
+    """`ptt transfer rank`'s own fields."""
+
+    REQUIRED = ("task", "library")
     task: str = ""
     """Target task whose training sample the candidates are scored on."""
     library: str = ""
     """Folder of prompt artifacts to rank."""
     sample: int = 256
     """Training examples scored per candidate."""
-    rank_by: str = "balanced_accuracy"
-    """Ranking criterion of a classification target: balanced_accuracy | gold_log_prob | macro_f1 | accuracy
-    (accuracy rewards a prompt that only learned the commonest label); generation targets: their primary metric."""
 
-    def __post_init__(self):
-        ScoreConfig.__post_init__(self)
-        required(self, "task", "library")
+    def check(self):
         positive(self, "sample")
-        choice("rank_by", self.rank_by, RANK_CRITERIA)
 
 
 @dataclass(frozen=True)
-class IndicatorsConfig(ScoreConfig):
-    """`ptt indicators`: indicator matrices over prompts of one backbone, and their correlation with transfer."""
+class RankConfig(RankJob, RankByArgs, BackboneArgs, EncodeArgs, SeedArgs, ScoringArgs, GenerationArgs, RuntimeArgs,
+                 *TRAIN_DATA):
+    """`ptt transfer rank`: a library's source prompts ranked for a target task."""
 
+
+@dataclass(frozen=True)
+class IndicatorsJob(Args):
+    """`ptt indicators`' own fields."""
+
+    REQUIRED = ("prompts", "output_dir")
     prompts: tuple[str, ...] = ()
     """Prompt artifacts of one backbone (several paths after one flag, the flag repeated, or a folder)."""
     output_dir: str = ""
@@ -83,18 +99,20 @@ class IndicatorsConfig(ScoreConfig):
     transfer_matrix: str | None = None
     """matrix.json from `ptt transfer eval` over the same prompts."""
 
-    def __post_init__(self):
-        ScoreConfig.__post_init__(self)
-        required(self, "prompts", "output_dir")
+
+@dataclass(frozen=True)
+class IndicatorsConfig(IndicatorsJob, RuntimeArgs):
+    """`ptt indicators`: indicator matrices over prompts of one backbone, and their correlation with transfer."""
 
 
 TARGET_RULES = ("improvement", "of_best", "absolute")
 
 
 @dataclass(frozen=True)
-class CompareConfig(TrainConfig):
-    """`ptt transfer compare`: initializations (arms) trained side by side, seed by seed, on one target task."""
+class CompareJob(Args):
+    """`ptt transfer compare`'s own fields."""
 
+    REQUIRED = ("task", "output_dir")
     task: str = ""
     """Target task (required: the comparison trains on it)."""
     arms: str | None = None
@@ -108,7 +126,7 @@ class CompareConfig(TrainConfig):
     """Target backbone (default: that of the first from: arm's prompt, else of the first library arm's prompts)."""
     seeds: int = 3
     """Seeds per arm (seed, seed+1, ...)."""
-    output_dir: str | None = None
+    output_dir: str = ""
     """Report folder."""
     target_improvement: float | None = None
     """Target = the baseline arm's step-0 + F x (its best - its step-0), per seed. Default F = 0.9."""
@@ -117,12 +135,12 @@ class CompareConfig(TrainConfig):
     target_metric: float | None = None
     """Target = this absolute metric value."""
 
-    def __post_init__(self):
-        required(self, "task", "output_dir")
+    def check(self):
         if bool(self.arms) == bool(self.source):
             raise PttError("--arms/--source: give one (--source P is --arms random,from:P)")
         positive(self, "seeds")
-        TrainConfig.__post_init__(self)
+        check_init_fits(self.init, self.task)
+        self.check_evaluations(self.max_steps)
         self.arm_list()  # a malformed --arms fails here, before anything loads
         if sum(v is not None for v in (self.target_improvement, self.target_of_best, self.target_metric)) > 1:
             raise PttError("--target-improvement/--target-of-best/--target-metric: give at most one")
@@ -138,9 +156,17 @@ class CompareConfig(TrainConfig):
 
 
 @dataclass(frozen=True)
-class FlattenConfig(ScoreConfig):
-    """`ptt prompts flatten`: an attention mixture as one plain prompt (its prompt averaged over the training inputs)."""
+class CompareConfig(CompareJob, OptimArgs, PromptArgs, RankByArgs, EncodeArgs, SeedArgs, ScoringArgs, GenerationArgs,
+                    RuntimeArgs, *TRAIN_DATA, EvalDataArgs):
+    """`ptt transfer compare`: initializations (arms) trained side by side, seed by seed, on one target task (every
+    arm's run: `TrainConfig.of(this config)` with the arm's start, seed and run folder)."""
 
+
+@dataclass(frozen=True)
+class FlattenJob(Args):
+    """`ptt prompts flatten`'s own fields."""
+
+    REQUIRED = ("mixture", "output_dir")
     mixture: str = ""
     """Mixture artifact folder (a mixture run's best/ or last/)."""
     output_dir: str = ""
@@ -150,18 +176,20 @@ class FlattenConfig(ScoreConfig):
     overwrite: bool = False
     """Replace what is already in --output-dir."""
 
-    def __post_init__(self):
-        ScoreConfig.__post_init__(self)
-        required(self, "mixture", "output_dir")
+
+@dataclass(frozen=True)
+class FlattenConfig(FlattenJob, ScoringArgs, RuntimeArgs, *TRAIN_DATA):
+    """`ptt prompts flatten`: an attention mixture as one plain prompt (its prompt averaged over the training inputs)."""
 
 
 RECYCLE_METHODS = ("v2v-lin", "lin-comb")  # see ptt.transfer.cross_model.recycle
 
 
 @dataclass(frozen=True)
-class RecycleConfig:
+class RecycleConfig(Args):
     """`ptt transfer recycle`: a prompt moved to another backbone with no task data and no training on it."""
 
+    REQUIRED = ("prompt", "target_backbone", "output_dir")
     prompt: str = ""
     """Prompt artifact of the source backbone."""
     target_backbone: str = ""
@@ -176,8 +204,7 @@ class RecycleConfig:
     overwrite: bool = False
     """Replace an artifact already in --output-dir."""
 
-    def __post_init__(self):
-        required(self, "prompt", "target_backbone", "output_dir")
+    def check(self):
         choice("method", self.method, RECYCLE_METHODS)
         positive(self, "max_tokens")
 
@@ -188,9 +215,10 @@ OBJECTIVE_DEFAULTS = {"distance": {"lr": 1e-3, "max_steps": 1000}, "task": {"lr"
 
 
 @dataclass(frozen=True)
-class ProjectFitConfig(TrainConfig):
-    """`ptt transfer project fit`: a projector between two backbones' prompt spaces."""
+class ProjectFitJob(Args):
+    """`ptt transfer project fit`'s own fields; its --lr and --max-steps default per objective."""
 
+    REQUIRED = ("source_backbone", "target_backbone", "objective", "source_prompts", "output_dir")
     source_backbone: str = ""
     """Backbone the source prompts were trained on."""
     target_backbone: str = ""
@@ -211,33 +239,53 @@ class ProjectFitConfig(TrainConfig):
     """Target prompt length (flat mode; default: the source length)."""
     distance: str = "mse"
     """distance objective: mse or cosine."""
+    output_dir: str = ""
+    """Writes projector.safetensors, projector.json, tb/ (and, for the task objective, the run's config.json,
+    ds_config.json and metrics.jsonl)."""
+    overwrite: bool = False
+    """Replace a projector already in --output-dir."""
     lr: float | None = None
     """Learning rate (default per objective: distance 1e-3, task 5e-3)."""
     max_steps: int | None = None
     """Optimizer steps (default per objective: distance 1000, task 150)."""
-    output_dir: str | None = None
-    """Writes projector.safetensors, projector.json, tb/."""
 
-    def __post_init__(self):
-        required(self, "source_backbone", "target_backbone", "objective", "source_prompts", "output_dir")
+    def check(self):
         choice("objective", self.objective, OBJECTIVES)
         choice("distance", self.distance, ("mse", "cosine"))
-        for name, value in OBJECTIVE_DEFAULTS[self.objective].items():
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, value)
-        object.__setattr__(self, "backbone", self.target_backbone)
-        if self.objective == "distance":  # plain PyTorch: the training-only checks below do not apply
-            object.__setattr__(self, "eval_every", min(self.eval_every, self.max_steps))
-        TrainConfig.__post_init__(self)
+        choice("mode", self.mode, ("token", "flat"))
+        positive(self, "projector_hidden", "target_length")
+        if self.objective == "task":  # the distance objective does not evaluate
+            self.check_evaluations(self.steps)
+
+    @property
+    def steps(self) -> int:
+        """--max-steps, or the objective's default."""
+        return OBJECTIVE_DEFAULTS[self.objective]["max_steps"] if self.max_steps is None else self.max_steps
+
+    @property
+    def rate(self) -> float:
+        """--lr, or the objective's default."""
+        return OBJECTIVE_DEFAULTS[self.objective]["lr"] if self.lr is None else self.lr
 
     def task_list(self) -> list[str] | None:
         return comma_list(self.tasks) or None
 
 
 @dataclass(frozen=True)
-class PlanConfig:
+class ProjectFitConfig(ProjectFitJob, OptimArgs, EncodeArgs, SeedArgs, ScoringArgs, GenerationArgs, RuntimeArgs,
+                       *TRAIN_DATA, EvalDataArgs):
+    """`ptt transfer project fit`: a projector between two backbones' prompt spaces."""
+
+    def task_config(self, **changes) -> TrainConfig:
+        """The training run of the task objective: the target backbone, this job's optimization, `changes`."""
+        return TrainConfig.of(self, backbone=self.target_backbone, lr=self.rate, max_steps=self.steps, **changes)
+
+
+@dataclass(frozen=True)
+class PlanConfig(Args):
     """`ptt plan`: per-GPU memory of a prompt-tuning run, from the model config alone."""
 
+    REQUIRED = ("backbone",)
     backbone: str = ""
     """HF name or a folder with config.json (no weights are loaded)."""
     gpus_per_node: int = 8
@@ -256,14 +304,13 @@ class PlanConfig:
     """Frozen weights in CPU memory (zero3_offload)."""
     gradient_checkpointing: bool = False
     """Activations recomputed layer by layer in the backward pass (ptt train --gradient-checkpointing)."""
-    gpu_memory_gib: float = 80.0
+    gpu_memory_gib: float = field(default=80.0, metadata={"flag": "--gpu-memory"})
     """GiB per GPU."""
     bytes_per_param: int = 2
-    """Bytes per frozen parameter (2: bf16)."""
+    """Bytes per frozen parameter (2: bf16, 4: fp32)."""
 
-    def __post_init__(self):
-        required(self, "backbone")
-        positive(self, "gpus_per_node", "nodes", "batch_size", "seq_len", "prompt_length")
+    def check(self):
+        positive(self, "gpus_per_node", "nodes", "batch_size", "seq_len", "prompt_length", "bytes_per_param")
         if self.zero not in (2, 3):
             raise PttError(f"--zero {self.zero}: choose 2 or 3")
         if self.batch_size % self.world:

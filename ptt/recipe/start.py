@@ -12,8 +12,7 @@ from typing import Any, Callable
 import torch
 
 from ptt.backbone import initial_prompt
-from ptt.config import TrainConfig
-from ptt.config.train import library_start
+from ptt.config import TrainConfig, library_start
 from ptt.runtime.artifacts import tensor_sha256
 from ptt.training import TrainPlan, prompt_from_artifact
 from ptt.transfer.sources.combine import average_top

@@ -17,8 +17,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ptt.backbone import made_prompt_meta
-from ptt.config import TrainConfig
-from ptt.config.train import library_start
+from ptt.config import TrainConfig, library_start
 from ptt.core.metrics import majority_record
 from ptt.errors import PttError
 from ptt.families.loading import local_path
@@ -41,7 +40,11 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     With cfg.resume, cfg is compared with the saved run: a change to the trajectory is refused (see
     `ptt.runtime.resume.resume_changes`); a longer run and other cadences are allowed and recorded.
     """
-    recipe = TrainRecipe(cfg)
+    return run_recipe(TrainRecipe(cfg))
+
+
+def run_recipe(recipe: "TrainRecipe") -> Any:
+    """setup, train, finish (its result returned), and cleanup whatever happened."""
     try:
         recipe.setup()
         recipe.train()
@@ -51,7 +54,14 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
 
 
 class TrainRecipe:
-    """One run of `cfg`: `setup`, `train`, `finish`, `cleanup` (always, even after an error)."""
+    """One run of `cfg`: `setup`, `train`, `finish`, `cleanup` (always, even after an error).
+
+    A recipe that trains something else through the same loop (a projector: `ptt.recipe.project`) overrides the
+    hooks: `start` (what is trained), `first_evaluation`, `step_once` (which batch), `evaluation` and `finish`;
+    `resumable` says whether the loop writes resume states.
+    """
+
+    resumable = True
 
     def __init__(self, cfg: TrainConfig):
         self.cfg = normalized(cfg)
@@ -59,6 +69,7 @@ class TrainRecipe:
         self.trainer: Trainer | None = None
         self.lock: RunLock | None = None
         self.state = LoopState()
+        self.tb: TBWriter | None = None
 
     def setup(self) -> None:
         """Check the inputs (before any process group or file), take the lock, resolve the start, build the
@@ -73,7 +84,7 @@ class TrainRecipe:
         plan = plan_trainer(self.cfg)  # every input error surfaces here, before any process group or file
         dist.init()
         self.lock = take_lock(self.run_dir)
-        start = resolve_start(plan, self.run_dir)
+        start = self.start(plan)
         self.cfg = start.cfg
         self.trainer = build_trainer(start.cfg, start.prompt_module, plan=start.plan)
         if dist.is_main() and self.cfg.overwrite:
@@ -83,21 +94,37 @@ class TrainRecipe:
             self.state = resume(self.trainer, self.run_dir)
         write_run_files(self.trainer, self.run_dir, self.state, changes)
 
+    def start(self, plan) -> Start:
+        """What the run trains, from where (every rank calls it)."""
+        return resolve_start(plan, self.run_dir)
+
+    def first_evaluation(self, tb) -> None:
+        """Before the first step: the no-prompt floor and the starting prompt's metrics."""
+        record_baseline(self.trainer, self.run_dir, tb)
+        self.save(tb, self.trainer.evaluate())
+
+    def step_once(self):
+        """One optimizer step (a `ptt.training.StepResult`)."""
+        return self.trainer.step(self.state.step)
+
+    def evaluation(self, tb) -> None:
+        """One evaluation, logged, and the prompts it saves."""
+        self.save(tb, self.trainer.evaluate())
+
     def train(self) -> None:
         """Steps up to --max-steps: log every --log-every, evaluate (and save prompts) every --eval-every, save the
         resume state every --save-every."""
         trainer, cfg, state = self.trainer, self.cfg, self.state
-        tb = TBWriter(Path(cfg.tb_dir) if cfg.tb_dir else self.run_dir / "tb",
-                      purge_step=state.step if cfg.resume else None)
+        tb = self.tb = TBWriter(Path(cfg.tb_dir) if cfg.tb_dir else self.run_dir / "tb",
+                                purge_step=state.step if cfg.resume else None)
         try:
             if state.step == 0:
-                record_baseline(trainer, self.run_dir, tb)
-                self.save(tb, trainer.evaluate())
+                self.first_evaluation(tb)
             bar = tqdm(total=cfg.max_steps, initial=state.step, desc="train", disable=not dist.is_main(),
                        dynamic_ncols=True)
             window = {"t": time.perf_counter(), "samples": 0, "tokens": 0}
             while state.step < cfg.max_steps:
-                result = trainer.step(state.step)
+                result = self.step_once()
                 state.advance(trainer.last_batch, result.skipped)
                 if result.skipped:
                     tqdm.write(f"step {state.step}: non-finite loss, step skipped ({state.skipped} so far)")
@@ -122,8 +149,8 @@ class TrainRecipe:
                               "perf/tokens_per_s": window["tokens"] / elapsed})
             window.update(t=time.perf_counter(), samples=0, tokens=0)
         if step % cfg.eval_every == 0 or step == cfg.max_steps:
-            self.save(tb, trainer.evaluate())
-        if step % (cfg.save_every or cfg.eval_every) == 0 or step == cfg.max_steps:
+            self.evaluation(tb)
+        if self.resumable and (step % (cfg.save_every or cfg.eval_every) == 0 or step == cfg.max_steps):
             save_state(trainer.engine, self.run_dir, self.state.to_dict())
 
     def save(self, tb, metrics: dict[str, float]) -> None:

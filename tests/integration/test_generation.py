@@ -22,7 +22,7 @@ from ptt.families.base import greedy
 from ptt.runtime.artifacts import load_prompt
 from ptt.scoring import open_scorer
 from ptt.tiny import build
-from tests.helpers import REPO, clean_env, run_ptt, deepspeed_launcher, free_port, tiny_cfg, fake_prompt
+from tests.helpers import REPO, clean_env, run_ptt, deepspeed_launcher, free_port, tiny_cfg, fake_prompt, fields_of
 
 L = 4
 
@@ -243,9 +243,8 @@ def test_compare_runs_arms_on_a_generation_target(tiny_models, tmp_path):
     from ptt.commands import compare
     from ptt.config import CompareConfig
     source = fake_prompt(tmp_path / "src", tiny_models["t5"], "squad", hidden=32, family="seq2seq")
-    fields = {k: v for k, v in gen_cfg(tiny_models["t5"], tmp_path / "x").to_dict().items()
-              if k not in ("output_dir", "task", "backbone", "resume", "overwrite", "tb_dir", "init_from")}
-    report = compare.run(CompareConfig(**{**fields, "task": "nq_open", "source": source, "seeds": 1, "max_steps": 2,
+    fields = fields_of(gen_cfg(tiny_models["t5"], tmp_path / "x"), CompareConfig)
+    report = compare.run(CompareConfig(**{**fields, "backbone": None, "task": "nq_open", "source": source, "seeds": 1, "max_steps": 2,
                                           "eval_every": 2, "output_dir": str(tmp_path / "cmp")}))
     assert report["metric"] == "f1" and report["source"]["task"] == "squad"
     assert [p[0] for p in report["per_seed"][0]["arms"][f"from:{source}"]["curve"]] == [0, 2]

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from ptt.cli import main
 from ptt.commands import compare
-from ptt.config import CompareConfig, TrainConfig
+from ptt.config import CompareConfig
 from ptt.runtime.artifacts import load_prompt
 from tests.helpers import assert_clean_error, tiny_cfg, fake_prompt, fields_of
 
@@ -74,7 +74,7 @@ def test_an_averaged_run_resumes_from_another_working_directory(tiny_models, lib
 def test_auto_and_avg_arms_rank_once_and_start_every_seed_from_the_same_prompt(tiny_models, library, tmp_path):
     base = tiny_cfg(tiny_models["bert"], tmp_path / "unused", task="laptop", max_steps=2, eval_every=2)
     arms = f"random,auto:{library},avg:{library}:3"
-    report = compare.run(CompareConfig(**{**fields_of(base, TrainConfig), "arms": arms, "seeds": 2,
+    report = compare.run(CompareConfig(**{**fields_of(base, CompareConfig), "arms": arms, "seeds": 2,
                                           "output_dir": str(tmp_path / "cmp")}))
     out = tmp_path / "cmp"
     info = {a["spec"]: a for a in report["arms"]}

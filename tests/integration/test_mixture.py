@@ -18,7 +18,7 @@ from ptt.cli import main
 from ptt.commands import compare
 from ptt.recipe import train as train_command
 from ptt.recipe.start import mixture_module
-from ptt.config import CompareConfig, EvalConfig, TrainConfig
+from ptt.config import CompareConfig, ScoreConfig, TrainConfig
 from ptt.core.encode import collate
 from ptt.core.tasks import get_task
 from ptt.runtime.artifacts import artifact_paths, load_prompt
@@ -168,8 +168,8 @@ def test_plain_export_equals_the_mixture_averaged_over_the_training_inputs(mix_r
     assert_clean_error(plain_prompt, "--mixture", "unreadable", "mixture run")
     assert meta["init"]["init"] == "mixture_mean" and meta["init"]["inputs"] == 24
     module, mmeta = load_mixture(mix_run / "best")
-    cfg = EvalConfig(prompt="-", backbone=mmeta["backbone"], max_length=mmeta["max_length"], max_train_examples=24,
-                     precision="fp32")
+    cfg = ScoreConfig(backbone=mmeta["backbone"], max_length=mmeta["max_length"], max_train_examples=24,
+                      precision="fp32")
     scorer = open_scorer(cfg, 4)
     try:  # by hand: one input at a time, no padding at all
         rows = scorer.rows(get_task("laptop"), "train")
@@ -220,7 +220,7 @@ def test_two_rank_zero3_mixture_through_the_launcher(tiny_models, library, tmp_p
 
 def test_mix_arm_and_bad_input(tiny_models, library, tmp_path):
     base = tiny_cfg(tiny_models["t5"], tmp_path / "unused", task="laptop", max_steps=2, eval_every=2)
-    report = compare.run(CompareConfig(**{**fields_of(base, TrainConfig), "arms": f"random,mix:{library}",
+    report = compare.run(CompareConfig(**{**fields_of(base, CompareConfig), "arms": f"random,mix:{library}",
                                           "seeds": 1, "output_dir": str(tmp_path / "cmp")}))
     mix = {a["spec"]: a for a in report["arms"]}[f"mix:{library}"]
     config = json.loads((tmp_path / "cmp" / "runs" / f"{mix['name']}-seed42" / "config.json").read_text())

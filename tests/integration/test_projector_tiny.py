@@ -9,6 +9,7 @@ import subprocess
 import pytest
 import torch
 from click.testing import CliRunner
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from ptt.cli import main
 from ptt.runtime.artifacts import load_prompt
@@ -66,6 +67,12 @@ def test_task_objective_beats_a_random_prompt_and_round_trips_through_eval(tiny_
     assert meta["objective"] == "task" and meta["tasks"] == ["sst2"] and meta["target_family"] == "seq2seq"
     assert meta["shape"]["source_hidden"] == 48 and meta["shape"]["target_hidden"] == 32
     projected_acc = meta["metrics"]["sst2"]["accuracy"]
+    # the training recipe's run folder: what the run decided, and one metrics row per evaluation
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows == meta["history"] and [r["step"] for r in rows] == [30]
+    run = json.loads((out / "config.json").read_text())
+    assert run["train"]["backbone"] == tiny_models["t5"] and run["train"]["lr"] == 0.01
+    assert run["init"]["init"] == "projector" and (out / "ds_config.json").is_file()
 
     r = CliRunner().invoke(main, ["transfer", "project", "apply", "--projector", str(out), "--prompt",
                                   src_prompts["sst2"], "--output-dir", str(tmp_path / "applied")])
@@ -84,6 +91,24 @@ def test_task_objective_beats_a_random_prompt_and_round_trips_through_eval(tiny_
     assert r.exit_code == 0, r.output
     random_acc = json.loads((random_run / "metrics.jsonl").read_text().splitlines()[0])["accuracy"]  # step 0
     assert projected_acc > random_acc
+
+
+def test_task_objective_cycles_the_tasks_step_by_step(tiny_models, src_prompts, tmp_path):
+    """Step i trains on task i mod T and every evaluation scores every task (read back from TensorBoard)."""
+    out = tmp_path / "cyc"
+    r = CliRunner().invoke(main, ["transfer", "project", "fit", "--source-backbone", tiny_models["bert_mlm"],
+                                  "--target-backbone", tiny_models["t5"], "--objective", "task", "--source-prompts",
+                                  src_prompts["sst2"], src_prompts["mr"], "--projector-hidden", "16",
+                                  "--max-steps", "4", "--eval-every", "2", "--batch-size", "4", "--log-every", "4",
+                                  "--max-train-examples", "16", "--max-eval-examples", "8", "--max-length", "24",
+                                  "--precision", "fp32", "--output-dir", str(out)])
+    assert r.exit_code == 0, r.output
+    acc = EventAccumulator(str(out / "tb"))
+    acc.Reload()
+    steps = lambda tag: [e.step for e in acc.Scalars(tag)]  # noqa: E731
+    assert steps("train/loss/sst2") == [1, 3] and steps("train/loss/mr") == [2, 4]
+    assert steps("eval/sst2/accuracy") == steps("eval/mr/accuracy") == [2, 4]
+    assert steps("train/loss") == [4]  # the recipe's own log, every --log-every
 
 
 def test_distance_objective_through_the_cli(tiny_models, src_prompts, tmp_path):
@@ -119,6 +144,20 @@ def test_projector_bad_input(tiny_models, src_prompts, tmp_path):
     r = inv(*base, "--objective", "distance", "--source-prompts", src_prompts["sst2"], "--target-prompts", targets,
             "--max-steps", "5")
     assert r.exit_code == 0, r.output
+    # a second fit into that folder: refused unless --overwrite, and the projector there is left as it was
+    written = (tmp_path / "p" / "projector.safetensors").read_bytes()
+    again = [*base, "--objective", "distance", "--source-prompts", src_prompts["sst2"], "--target-prompts", targets,
+             "--max-steps", "3"]
+    assert_clean_error(inv(*again), "--output-dir", "already holds a projector", "--overwrite")
+    assert (tmp_path / "p" / "projector.safetensors").read_bytes() == written
+    r = inv(*again, "--overwrite")
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "p" / "projector.json").read_text())["steps"] == 3
+    # one --train-file for several tasks would be read as each task's data
+    r = inv(*base[:-1], str(tmp_path / "two"), "--objective", "task", "--source-prompts", src_prompts["sst2"],
+            src_prompts["mr"], "--train-file", SKEWED, "--text-field", "text")
+    assert_clean_error(r, f"--train-file {SKEWED}", "2 tasks")
+    assert not (tmp_path / "two").exists()
     r = inv("transfer", "project", "apply", "--projector", str(tmp_path / "p"), "--prompt", t5_prompt,
             "--output-dir", str(tmp_path / "out"))
     assert_clean_error(r, "--prompt", "projector maps [4, 48]")

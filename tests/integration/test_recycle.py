@@ -19,7 +19,7 @@ from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSeq2SeqLM,
 
 from ptt.cli import main
 from ptt.commands import compare, train as train_command
-from ptt.config import CompareConfig, EvalConfig, TrainConfig
+from ptt.config import CompareConfig, ScoreConfig, TrainConfig
 from ptt.core.tasks import get_task
 from ptt.runtime.artifacts import load_prompt
 from ptt.scoring import open_scorer
@@ -27,7 +27,7 @@ from ptt.transfer.cross_model.recycle import canonical_vocab, fit_linear, shared
 from tests.helpers import FIXTURES, assert_clean_error, fake_prompt, fields_of
 
 DATA = str(FIXTURES / "skewed_sst2.jsonl")  # 90% positive: a signal a 4-vector prompt on a random tiny T5 learns
-SCORE = dict(task="sst2", eval_file=DATA, text_field="text", precision="fp32", max_length=24, max_eval_examples=64)
+SCORE = dict(eval_file=DATA, text_field="text", precision="fp32", max_length=24, max_eval_examples=64)
 
 
 def permuted_tokenizer(src: Path, dst: Path, generator) -> list[int]:
@@ -78,12 +78,12 @@ def t5_source(tiny_models, tmp_path_factory):
     run = tmp_path_factory.mktemp("t5-source") / "run"
     train_command.run(TrainConfig(backbone=tiny_models["t5"], output_dir=str(run), prompt_length=4, batch_size=8,
                                   max_steps=24, eval_every=8, lr=0.3, train_file=DATA, eval_batch_size=32,
-                                  log_every=100, **{k: v for k, v in SCORE.items() if k != "task"}))
+                                  log_every=100, **SCORE))
     return str(run / "best")
 
 
 def accuracy(prompt: str | torch.Tensor, backbone: str) -> float:
-    cfg = EvalConfig(prompt="-", backbone=backbone, **SCORE)
+    cfg = ScoreConfig(backbone=backbone, **SCORE)
     scorer = open_scorer(cfg, 4)
     try:
         tensor = load_prompt(prompt)[0] if isinstance(prompt, str) else prompt
@@ -132,7 +132,7 @@ def test_a_recycled_prompt_scores_above_random_where_the_source_prompt_works(t5_
                                   "--method", method, "--output-dir", str(tmp_path / "rec")])
     assert r.exit_code == 0, r.output
     recycled = accuracy(str(tmp_path / "rec"), rotated_t5)
-    cfg = EvalConfig(prompt="-", backbone=rotated_t5, **SCORE)
+    cfg = ScoreConfig(backbone=rotated_t5, **SCORE)
     scorer = open_scorer(cfg, 4)
     try:
         randoms = [scorer.evaluate(get_task("sst2"), scorer.initial_prompt("vocab", 4, s, get_task("sst2"))[0])
@@ -152,7 +152,7 @@ def test_recycle_arm_in_compare(t5_source, rotated_t5, tmp_path):
     base = TrainConfig(backbone=rotated_t5, task="sst2", prompt_length=4, max_length=24, max_steps=2, eval_every=2,
                        batch_size=4, train_file=DATA, eval_file=DATA, text_field="text", max_train_examples=32,
                        max_eval_examples=32, precision="fp32", output_dir="unused")
-    report = compare.run(CompareConfig(**{**fields_of(base, TrainConfig), "arms": f"vocab,recycle:{t5_source}",
+    report = compare.run(CompareConfig(**{**fields_of(base, CompareConfig), "arms": f"vocab,recycle:{t5_source}",
                                           "seeds": 1, "output_dir": str(tmp_path / "cmp")}))
     start = {a["spec"]: a for a in report["arms"]}[f"recycle:{t5_source}"]["start"]
     assert start["method"] == "v2v-lin" and start["shared_tokens"] >= 1000 and report["baseline"] == "vocab"

@@ -18,7 +18,7 @@ from ptt.core.encode import encode_split
 from ptt.core.tasks import get_task
 from ptt.families import detect_family
 from ptt.families.loading import load_config, load_tokenizer
-from ptt.config import CompareConfig, ScoreConfig, TrainConfig, TransferEvalConfig
+from ptt.config import CompareConfig, TransferEvalConfig
 from tests.helpers import assert_clean_error, tiny_cfg, fields_of
 
 
@@ -38,9 +38,8 @@ def base_backbone(prompts: dict) -> str:
 
 def test_matrix_shape_labels_and_relative_view(bert_prompts, tmp_path):
     base = tiny_cfg("unused", tmp_path / "unused")
-    result = transfer_eval.run(TransferEvalConfig(prompts=(bert_prompts["sst2"], bert_prompts["rte"]),
-                                                  tasks="sst2,rte,mr", output_dir=str(tmp_path / "m"), init=base.init,
-                                                  **fields_of(base, ScoreConfig)))
+    result = transfer_eval.run(TransferEvalConfig.of(base, prompts=(bert_prompts["sst2"], bert_prompts["rte"]),
+                                                     tasks="sst2,rte,mr", output_dir=str(tmp_path / "m")))
     assert result["rows"] == ["sst2", "rte", "random"]
     assert result["tasks"] == ["sst2", "rte", "mr"]
     assert len(result["values"]) == 3 and all(len(r) == 3 for r in result["values"])
@@ -78,7 +77,7 @@ def test_compare_arms_share_data_order_and_seeds(bert_prompts, tiny_models, tmp_
     monkeypatch.setattr(ptt.training, "global_batch", recording)
     base = tiny_cfg(tiny_models["bert"], tmp_path / "unused", task="mr", max_steps=4, eval_every=2)
     arms = f"random,vocab,from:{bert_prompts['sst2']}"
-    report = compare.run(CompareConfig(**{**fields_of(base, TrainConfig), "arms": arms, "seeds": 2,
+    report = compare.run(CompareConfig(**{**fields_of(base, CompareConfig), "arms": arms, "seeds": 2,
                                           "output_dir": str(tmp_path / "cmp")}))
     runs = [seen[i:i + 4] for i in range(0, len(seen), 4)]
     assert len(runs) == 6  # seed 42: random, vocab, from; seed 43: the same three
@@ -120,7 +119,7 @@ def test_compare_arms_share_data_order_and_seeds(bert_prompts, tiny_models, tmp_
 
 def test_source_flag_is_the_random_and_from_arms(bert_prompts, tiny_models, tmp_path):
     base = tiny_cfg(tiny_models["bert"], tmp_path / "unused", task="mr", max_steps=2, eval_every=2)
-    report = compare.run(CompareConfig(**{**fields_of(base, TrainConfig), "source": bert_prompts["sst2"], "seeds": 1,
+    report = compare.run(CompareConfig(**{**fields_of(base, CompareConfig), "source": bert_prompts["sst2"], "seeds": 1,
                                           "output_dir": str(tmp_path / "cmp")}))
     assert [a["spec"] for a in report["arms"]] == ["random", f"from:{bert_prompts['sst2']}"]
     assert report["source"]["task"] == "sst2"

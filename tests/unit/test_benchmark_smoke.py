@@ -52,7 +52,7 @@ def test_benchmark_runs_ptt_and_peft_on_tiny_t5_and_roberta(tmp_path, capsys):
     assert rank["examples"] == gen["examples"] == 8
     assert rank["invalid"] == 0 and set(rank["preds"]) <= {0, 1} and len(rank["preds"]) == 8
     assert rank["examples_per_s"] > 0 and gen["examples_per_s"] > 0
-    assert 0 <= gen["invalid"] <= 8
+    assert gen["invalid"] + round(gen["accuracy"] * 8) <= 8  # an output that is no label word is never counted right
     assert t5["ptt"]["flop_params"]["decoder"] > 0 and results[1]["ptt"]["flop_params"]["decoder"] == 0
     assert json.loads(out.read_text())["results"][0]["backbone"] == "t5"
 
@@ -98,7 +98,8 @@ def test_benchmark_runs_decoder_only_rows_on_tiny_llama_and_gpt2(capsys):
         mine, theirs = res["ptt"]["generation"], res["peft"]["generation"]
         assert mine["fixed"]["examples"] == theirs["fixed"]["examples"] == 8
         assert mine["fixed"]["new_tokens_per_example"] == theirs["fixed"]["new_tokens_per_example"] == 3
-        assert all(0 <= g["eos"]["new_tokens_per_example"] <= 3 for g in (mine, theirs))
+        # stopping at EOS never decodes past the fixed budget
+        assert all(g["eos"]["new_tokens_per_example"] <= g["fixed"]["new_tokens_per_example"] for g in (mine, theirs))
         assert res["generation_ratio"]["fixed"] > 0 and res["generation_ratio"]["eos"] > 0
     for order in ("random", "group_by_length", "same"):
         assert printed.count(f"ptt/PEFT training throughput vs PEFT {order}:") == 4
