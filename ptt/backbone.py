@@ -203,9 +203,11 @@ class PromptModel(nn.Module):
         [L, H] to score instead of the model's own prompt module, or [G, L, H], G dividing B: block g of B / G
         consecutive rows reads prompt g; use_prompt False runs the bare backbone. extras: the family's row extras.
         The family is told how many distinct prompts the rows read (`groups`), so that one that can compute a
-        shared prompt once per batch does."""
+        shared prompt once per batch does; while checkpointed layers recompute (training with checkpointing) every
+        row counts as its own, since a recomputed layer would write a shared prompt's cache twice."""
         embeds, attention_mask, p = self.with_prompt(input_ids, attention_mask, prompt, use_prompt)
-        groups = 0 if p is None else 1 if p.dim() == 2 else p.shape[0]
+        groups = 0 if p is None else embeds.shape[0] if self._checkpointed and self.training else \
+            1 if p.dim() == 2 else p.shape[0]
         n_prompt = 0 if p is None else p.shape[-2]
         if target_ids is not None:
             return self.family.lm_loss(self.backbone, embeds, attention_mask, n_prompt, target_ids, target_mask,

@@ -50,11 +50,6 @@ def output_cache(out):
     return out.cache if getattr(out, "cache", None) is not None else out.past_key_values
 
 
-def checkpointed(body) -> bool:
-    """Whether activation checkpointing is on: a recomputed layer would write the shared cache a second time."""
-    return any(getattr(m, "gradient_checkpointing", False) for m in body.modules())
-
-
 def prompted_hidden(backbone, embeds: torch.Tensor, mask: torch.Tensor, n_prompt: int, groups: int) -> torch.Tensor:
     """Last hidden states [B, L+T, H] of prompted rows (the prompt in the first n_prompt positions, always attended;
     positions follow the mask).
@@ -62,12 +57,12 @@ def prompted_hidden(backbone, embeds: torch.Tensor, mask: torch.Tensor, n_prompt
     With groups G < B (block g of B / G consecutive rows reads prompt g) the G prompts run alone, and their
     key/value cache, repeated to the B rows, is what the rows' tokens attend to: the prompt's positions are
     computed G times instead of B times. Equal to running the whole rows up to floating-point rounding; gradients
-    reach the prompt through the cache. Without sharing (G = B, no prompt, or activation checkpointing) the rows run
-    whole."""
+    reach the prompt through the cache. Without sharing (G = B, which `PromptModel` passes while checkpointed layers
+    recompute, or no prompt) the rows run whole."""
     body = backbone.base_model
     positions = (mask.long().cumsum(1) - 1).clamp(min=0)
     batch = embeds.shape[0]
-    if not 0 < groups < batch or n_prompt == 0 or embeds.shape[1] == n_prompt or checkpointed(body):
+    if not 0 < groups < batch or n_prompt == 0 or embeds.shape[1] == n_prompt:
         return body(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=False).last_hidden_state
     per = batch // groups
     first = body(inputs_embeds=embeds[::per, :n_prompt], attention_mask=mask[::per, :n_prompt],
