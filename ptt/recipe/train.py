@@ -101,7 +101,7 @@ class TrainRecipe:
     def first_evaluation(self, tb) -> None:
         """Before the first step: the no-prompt floor and the starting prompt's metrics."""
         record_baseline(self.trainer, self.run_dir, tb)
-        self.save(tb, self.trainer.evaluate())
+        self.evaluation(tb)
 
     def step_once(self):
         """One optimizer step (a `ptt.training.StepResult`)."""
