@@ -7,8 +7,9 @@ the projector (the target runs under DeepSpeed through the training recipe, `ptt
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 
@@ -17,9 +18,11 @@ from ptt.config.groups import check_files_fit
 from ptt.errors import PttError
 from ptt.families import detect_family
 from ptt.families.loading import hidden_size, load_config, local_path
-from ptt.runtime.artifacts import artifact_paths, prompt_meta, save_prompt
+from ptt.runtime.artifacts import artifact_paths, atomic_write_json, prompt_meta, save_prompt
+from ptt.runtime.lock import RunLock
+from ptt.runtime.rundir import check_run_dir, clear_run_dir, versions
 from ptt.runtime.tb import TBWriter
-from ptt.recipe.project import ProjectorRecipe
+from ptt.recipe.project import OWN_FILES, ProjectorRecipe
 from ptt.recipe.train import run_recipe
 from ptt.transfer.cross_model.projector import (META, Projector, ProjectorShape, fit_distance, load_projector,
                                                 save_projector)
@@ -28,9 +31,12 @@ from ptt.transfer.sources.gather import gather
 
 
 def fit(cfg: ProjectFitConfig) -> dict[str, Any]:
-    """Fit the projector `cfg` describes; writes projector.safetensors, projector.json and tb/."""
-    if (Path(cfg.output_dir) / META).exists() and not cfg.overwrite:
-        raise PttError(f"--output-dir {cfg.output_dir}: already holds a projector; pass --overwrite to replace it, or "
+    """Fit the projector `cfg` describes; writes projector.safetensors, projector.json, config.json and tb/ (and,
+    for the task objective, the training run's ds_config.json and metrics.jsonl)."""
+    out = Path(cfg.output_dir)
+    check_run_dir(out, False, cfg.overwrite, ProjectorRecipe.kind, ProjectorRecipe.resumable)
+    if (out / META).exists() and not cfg.overwrite:  # a projector from before config.json recorded the kind
+        raise PttError(f"--output-dir {out}: already holds a projector; pass --overwrite to replace it, or choose "
                        "another --output-dir")
     return fit_by_distance(cfg) if cfg.objective == "distance" else fit_by_task(cfg)
 
@@ -52,40 +58,71 @@ def by_task(sources: list[Artifact], flag: str) -> dict[str, torch.Tensor]:
     return out
 
 
-def source_prompts(paths: Sequence[str], backbone: str, flag: str) -> dict[str, torch.Tensor]:
+def source_prompts(paths: Sequence[str], backbone: str, flag: str) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """({task: prompt [L, H]}, each artifact described, by absolute path, for config.json)."""
     sources = gather(artifact_paths(paths, flag), flag)
     check_backbone(sources, backbone, flag)
-    return by_task(sources, flag)
+    return by_task(sources, flag), [{**s.describe(), "path": str(Path(s.path).resolve())} for s in sources]
+
+
+def paired_tasks(cfg: ProjectFitConfig, src: dict, tgt: dict) -> list[str]:
+    """--tasks (each must have a prompt on both sides), or every task with a prompt on both sides, sorted."""
+    tasks = cfg.task_list() or sorted(set(src) & set(tgt))
+    unpaired = [t for t in tasks if t not in src or t not in tgt]
+    if unpaired:
+        raise PttError(f"--tasks: no prompt pair for {', '.join(unpaired)} (source tasks {sorted(src)}, target tasks "
+                       f"{sorted(tgt)}); give a --source-prompts and a --target-prompts artifact for each, or drop it")
+    if not tasks:
+        raise PttError(f"--target-prompts: no prompt pairs (source tasks {sorted(src)}, target tasks {sorted(tgt)}); "
+                       "the distance objective needs prompts of the same task on both backbones")
+    return tasks
 
 
 def fit_by_distance(cfg: ProjectFitConfig) -> dict[str, Any]:
     """Fit on pairs of prompts trained for the same task on both backbones (plain PyTorch: prompts are small)."""
-    src = source_prompts(cfg.source_prompts, cfg.source_backbone, "--source-prompts")
-    tgt = source_prompts(cfg.target_prompts, cfg.target_backbone, "--target-prompts") if cfg.target_prompts else {}
-    tasks = sorted(set(src) & set(tgt))
-    if not tasks:
-        raise PttError(f"--target-prompts: no prompt pairs (source tasks {sorted(src)}, target tasks {sorted(tgt)}); "
-                       "the distance objective needs prompts of the same task on both backbones")
+    src, sources = source_prompts(cfg.source_prompts, cfg.source_backbone, "--source-prompts")
+    tgt, targets = source_prompts(cfg.target_prompts, cfg.target_backbone, "--target-prompts") \
+        if cfg.target_prompts else ({}, [])
+    tasks = paired_tasks(cfg, src, tgt)
     (ls, hs), (lt, ht) = src[tasks[0]].shape, tgt[tasks[0]].shape
     torch.manual_seed(cfg.seed)
     projector = Projector(ProjectorShape(ls, hs, lt, ht, cfg.projector_hidden, cfg.mode))
-    tb = TBWriter(Path(cfg.output_dir) / "tb")
-    try:
-        final = fit_distance(projector, src, tgt, tasks, cfg.distance, cfg.steps, cfg.rate,
-                             log=lambda step, v: tb.scalars(step, {"projector/distance_loss": v}))
-    finally:
-        tb.close()
-    metrics = {"final_distance_loss": final, "pairs": len(tasks)}
-    state = {k: v.detach().float() for k, v in projector.state_dict().items()}
-    meta = {"objective": "distance", "distance": cfg.distance, "tasks": tasks, "metrics": metrics,
-            "steps": cfg.steps, "lr": cfg.rate, "target_family": detect_family(load_config(cfg.target_backbone)).name}
-    save_projector(cfg.output_dir, projector.shape, state, {**meta, **backbones(cfg)})
+    with distance_run_dir(cfg, {**fit_facts(cfg, sources), "targets": targets}) as out:
+        tb = TBWriter(out / "tb")
+        try:
+            final = fit_distance(projector, src, tgt, tasks, cfg.distance, cfg.steps, cfg.rate,
+                                 log=lambda step, v: tb.scalars(step, {"projector/distance_loss": v}))
+        finally:
+            tb.close()
+        metrics = {"final_distance_loss": final, "pairs": len(tasks)}
+        state = {k: v.detach().float() for k, v in projector.state_dict().items()}
+        family = detect_family(load_config(cfg.target_backbone)).name
+        meta = {"objective": "distance", "distance": cfg.distance, "tasks": tasks, "metrics": metrics,
+                "steps": cfg.steps, "lr": cfg.rate, "target_family": family}
+        save_projector(out, projector.shape, state, {**meta, **backbones(cfg)})
     return metrics
+
+
+@contextmanager
+def distance_run_dir(cfg: ProjectFitConfig, facts: dict[str, Any]) -> Iterator[Path]:
+    """The distance fit's folder, locked while it runs: the previous fit's files removed (--overwrite), then
+    config.json (kind, the fit's config and prompts, seed, versions), as the task objective's recipe writes it."""
+    out = Path(cfg.output_dir)
+    lock = RunLock(out)
+    lock.acquire()
+    try:
+        if cfg.overwrite:
+            clear_run_dir(out, only=OWN_FILES)
+        atomic_write_json(out / "config.json", {"kind": ProjectorRecipe.kind, **facts, "seed": cfg.seed,
+                                                "versions": versions()})
+        yield out
+    finally:
+        lock.release()
 
 
 def fit_by_task(cfg: ProjectFitConfig) -> dict[str, Any]:
     """Train the projector through the frozen target backbone's task loss (`ptt.recipe.project`)."""
-    src = source_prompts(cfg.source_prompts, cfg.source_backbone, "--source-prompts")
+    src, sources = source_prompts(cfg.source_prompts, cfg.source_backbone, "--source-prompts")
     tasks = cfg.task_list() or list(src)
     missing = [t for t in tasks if t not in src]
     if missing:
@@ -96,8 +133,14 @@ def fit_by_task(cfg: ProjectFitConfig) -> dict[str, Any]:
     lt = cfg.target_length or ls
     shape_of = lambda ht: ProjectorShape(ls, hs, lt, ht, cfg.projector_hidden, cfg.mode)  # noqa: E731
     shape_of(hidden_size(load_config(cfg.target_backbone)))  # refuse a bad shape before loading anything
-    recipe = ProjectorRecipe(cfg.task_config(task=tasks[0], prompt_length=lt), shape_of, src, tasks, backbones(cfg))
+    recipe = ProjectorRecipe(cfg.task_config(task=tasks[0], prompt_length=lt), shape_of, src, tasks, backbones(cfg),
+                             fit_facts(cfg, sources))
     return run_recipe(recipe)
+
+
+def fit_facts(cfg: ProjectFitConfig, sources: list[dict]) -> dict[str, Any]:
+    """What config.json records of the fit itself: its config as given and the source prompts it read."""
+    return {"project_fit": {**cfg.to_dict(), "overwrite": False}, "sources": sources}
 
 
 def backbones(cfg: ProjectFitConfig) -> dict[str, Any]:

@@ -3,10 +3,10 @@ composed with the shared groups it needs (`ptt.config.groups`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from ptt.config.arms import Arm, parse_arms
-from ptt.config.fields import Args, choice, comma_list, positive
+from ptt.config.fields import Args, choice, comma_list, flag, positive
 from ptt.config.groups import (BackboneArgs, DataArgs, EncodeArgs, EvalDataArgs, GenerationArgs, INITS, OptimArgs,
                                PromptArgs, RankByArgs, RuntimeArgs, ScoringArgs, SeedArgs, TrainDataArgs,
                                check_files_fit, check_init_fits)
@@ -210,6 +210,9 @@ class RecycleConfig(Args):
 
 
 OBJECTIVES = ("distance", "task")
+UNREAD_WHY = {"distance": "it fits the projector to --target-prompts and runs no backbone",
+              "task": "--target-prompts and --distance are the distance objective's"}
+"""Why an objective ignores the fields `ProjectFitConfig.unread` names (said when one is given)."""
 OBJECTIVE_DEFAULTS = {"distance": {"lr": 1e-3, "max_steps": 1000}, "task": {"lr": 5e-3, "max_steps": 150}}
 """Per objective: a regression onto fixed prompts takes many small steps; task tuning runs the backbone."""
 
@@ -240,10 +243,10 @@ class ProjectFitJob(Args):
     distance: str = "mse"
     """distance objective: mse or cosine."""
     output_dir: str = ""
-    """Writes projector.safetensors, projector.json, tb/ (and, for the task objective, the run's config.json,
-    ds_config.json and metrics.jsonl)."""
+    """Writes projector.safetensors, projector.json, config.json and tb/ (and, for the task objective, the training
+    run's ds_config.json and metrics.jsonl)."""
     overwrite: bool = False
-    """Replace a projector already in --output-dir."""
+    """Replace a projector fit in --output-dir (its files only; anything else there stays)."""
     lr: float | None = None
     """Learning rate (default per objective: distance 1e-3, task 5e-3)."""
     max_steps: int | None = None
@@ -275,6 +278,23 @@ class ProjectFitJob(Args):
 class ProjectFitConfig(ProjectFitJob, OptimArgs, EncodeArgs, SeedArgs, ScoringArgs, GenerationArgs, RuntimeArgs,
                        *TRAIN_DATA, EvalDataArgs):
     """`ptt transfer project fit`: a projector between two backbones' prompt spaces."""
+
+    def check(self):
+        """A flag the objective does not read is refused, not silently ignored."""
+        unread, other = self.unread(), "task" if self.objective == "distance" else "distance"
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in unread and value != f.default:
+                shown = " ".join(value) if isinstance(value, tuple) else value
+                raise PttError(f"{f.metadata.get('flag', flag(f.name))} {shown}: the {self.objective} objective "
+                               f"does not read it ({UNREAD_WHY[self.objective]}); drop it, or use --objective {other}")
+
+    def unread(self) -> set[str]:
+        """The fields this job's objective ignores."""
+        if self.objective == "task":
+            return {"target_prompts", "distance"}
+        reads = {f.name for f in fields(ProjectFitJob)} - {"target_length"} | {"seed"}
+        return {f.name for f in fields(self)} - reads
 
     def task_config(self, **changes) -> TrainConfig:
         """The training run of the task objective: the target backbone, this job's optimization, `changes`."""

@@ -3,8 +3,10 @@ space into the target backbone's, trained through the training recipe's setup, l
 target's task loss. Step i trains on task i mod T (the tasks whose source prompts it projects); every evaluation
 scores every task; the end writes projector.safetensors and projector.json (with the evaluation history).
 
-The run folder holds config.json, ds_config.json, metrics.jsonl (one row per evaluation, a column per task) and tb/;
-there is no resume state (a projector run is short and starts again)."""
+The run folder holds config.json (kind "projector", the fit's own config and its source prompts, then the target's
+training run), ds_config.json, metrics.jsonl (one row per evaluation, a column per task) and tb/; there is no resume
+state (a projector run is short and starts again). --overwrite replaces those files (OWN_FILES) and keeps whatever
+else the folder holds."""
 
 from __future__ import annotations
 
@@ -16,22 +18,34 @@ from ptt.config import TrainConfig
 from ptt.recipe.start import Start
 from ptt.recipe.train import TrainRecipe
 from ptt.runtime import dist
-from ptt.runtime.rundir import append_metrics
-from ptt.transfer.cross_model.projector import ProjectedPrompt, Projector, ProjectorShape, save_projector
+from ptt.runtime.rundir import METRICS, append_metrics, clear_run_dir
+from ptt.transfer.cross_model.projector import META, WEIGHTS, ProjectedPrompt, Projector, ProjectorShape, save_projector
+
+OWN_FILES = (WEIGHTS, META, "config.json", "ds_config.json", METRICS, "tb")
+"""What a projector fit (either objective) writes into its folder, and all that --overwrite removes."""
 
 
 class ProjectorRecipe(TrainRecipe):
     """`cfg`: the target backbone's training run (`ProjectFitConfig.task_config`); shape_of: the projector's shape
     for the target's hidden size; sources: the source prompt [L, H] of every task in `tasks`; meta: what
-    projector.json records besides the run (the two backbones)."""
+    projector.json records besides the run (the two backbones); facts: what config.json records besides the
+    target's training run (the fit's own config and its source prompts)."""
 
+    kind = "projector"
     resumable = False
 
     def __init__(self, cfg: TrainConfig, shape_of: Callable[[int], ProjectorShape], sources: dict[str, torch.Tensor],
-                 tasks: list[str], meta: dict[str, Any]):
+                 tasks: list[str], meta: dict[str, Any], facts: dict[str, Any]):
         super().__init__(cfg)
-        self.shape_of, self.sources, self.tasks, self.meta = shape_of, sources, tasks, meta
+        self.shape_of, self.sources, self.tasks, self.meta, self.facts = shape_of, sources, tasks, meta, facts
         self.history: list[dict[str, Any]] = []
+
+    def clear(self) -> None:
+        """--overwrite: the previous fit's files go; anything else in the folder stays."""
+        clear_run_dir(self.run_dir, only=OWN_FILES)
+
+    def run_facts(self) -> dict[str, Any]:
+        return self.facts
 
     def start(self, plan) -> Start:
         def make(hidden: int, dtype) -> torch.nn.Module:

@@ -57,10 +57,13 @@ class TrainRecipe:
     """One run of `cfg`: `setup`, `train`, `finish`, `cleanup` (always, even after an error).
 
     A recipe that trains something else through the same loop (a projector: `ptt.recipe.project`) overrides the
-    hooks: `start` (what is trained), `first_evaluation`, `step_once` (which batch), `evaluation` and `finish`;
-    `resumable` says whether the loop writes resume states.
+    hooks: `start` (what is trained), `first_evaluation`, `step_once` (which batch), `evaluation`, `finish`,
+    `clear` (what --overwrite removes) and `run_facts` (what config.json records besides the run); `kind` is
+    recorded in config.json, so that no other kind of job resumes or replaces the folder; `resumable` says whether
+    the loop writes resume states.
     """
 
+    kind = "train"
     resumable = True
 
     def __init__(self, cfg: TrainConfig):
@@ -74,7 +77,7 @@ class TrainRecipe:
     def setup(self) -> None:
         """Check the inputs (before any process group or file), take the lock, resolve the start, build the
         trainer, load a resume state, write config.json and ds_config.json."""
-        check_run_dir(self.run_dir, self.cfg.resume, self.cfg.overwrite)
+        check_run_dir(self.run_dir, self.cfg.resume, self.cfg.overwrite, self.kind, self.resumable)
         changes: dict[str, list] = {}
         if self.cfg.resume:
             self.cfg, changes = resumed_config(self.cfg, self.run_dir)
@@ -88,11 +91,19 @@ class TrainRecipe:
         self.cfg = start.cfg
         self.trainer = build_trainer(start.cfg, start.prompt_module, plan=start.plan)
         if dist.is_main() and self.cfg.overwrite:
-            clear_run_dir(self.run_dir)
+            self.clear()
         write_selection(start, self.run_dir)
         if self.cfg.resume:
             self.state = resume(self.trainer, self.run_dir)
-        write_run_files(self.trainer, self.run_dir, self.state, changes)
+        write_run_files(self.trainer, self.run_dir, self.state, changes, {"kind": self.kind, **self.run_facts()})
+
+    def clear(self) -> None:
+        """--overwrite (rank 0): the old run goes, all of it."""
+        clear_run_dir(self.run_dir)
+
+    def run_facts(self) -> dict[str, Any]:
+        """What config.json records besides the training run itself."""
+        return {}
 
     def start(self, plan) -> Start:
         """What the run trains, from where (every rank calls it)."""
@@ -216,7 +227,7 @@ def write_selection(start: Start, run_dir: Path) -> None:
 def resume_config(given: dict[str, Any]) -> TrainConfig:
     """The config of `ptt train --resume`: the saved run's, with the flags the user gave on top."""
     run_dir = Path(given.get("output_dir") or ".")
-    check_run_dir(run_dir, True, bool(given.get("overwrite")))
+    check_run_dir(run_dir, True, bool(given.get("overwrite")), TrainRecipe.kind)
     try:
         saved = TrainConfig.from_run_dir(run_dir).to_dict()
     except (KeyError, TypeError, ValueError) as e:
@@ -257,8 +268,10 @@ def resume(trainer: Trainer, run_dir: Path) -> LoopState:
     return state
 
 
-def write_run_files(trainer: Trainer, run_dir: Path, state: LoopState, changes: dict[str, list]) -> None:
-    """config.json (resolved config, derived facts, versions, seed, resume history) and ds_config.json."""
+def write_run_files(trainer: Trainer, run_dir: Path, state: LoopState, changes: dict[str, list],
+                    facts: dict[str, Any]) -> None:
+    """config.json (`facts` first, then the resolved config, derived facts, versions, seed, resume history) and
+    ds_config.json."""
     if not dist.is_main():
         return
     cfg, frozen, view = trainer.cfg, trainer.scorer.frozen, trainer.view()
@@ -266,6 +279,7 @@ def write_run_files(trainer: Trainer, run_dir: Path, state: LoopState, changes: 
     old = json.loads((run_dir / "config.json").read_text()) if state.step else {}
     resumes = old.get("resumes", []) + ([{"at_step": state.step, "changed": changes}] if state.step else [])
     resolved = {
+        **facts,
         "train": {**cfg.to_dict(), "output_dir": str(run_dir), "resume": False, "overwrite": False},
         "family": frozen.family.name, "precision": frozen.precision, "optimizer": trainer.optimizer_name,
         "device": str(dist.device().type), "world_size": dist.world_size(), "micro_batch_size": micro,

@@ -17,23 +17,52 @@ from ptt.runtime.lock import LOCK_FILE
 METRICS = "metrics.jsonl"
 
 
-def check_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse, without writing, to mix two runs in one folder, to resume nothing, or an unwritable folder."""
-    holds_run = (run_dir / "config.json").exists()
-    if resume and not holds_run:
+KINDS = {"train": "a prompt training run (ptt train)", "projector": "a projector fit (ptt transfer project fit)"}
+"""What a run folder's config.json says it holds ("kind"); a config.json with a "train" entry and no kind was
+written by `ptt train` before kinds were recorded."""
+
+
+def run_kind(run_dir: Path) -> str | None:
+    """The kind of run `run_dir` holds: a key of KINDS, "other" for a config.json that is no ptt run's (a model
+    folder's, say), None when there is no config.json."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return None
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return "train"  # a damaged run's config: resuming it says so, in the resume's own words
+    if not isinstance(config, dict):
+        return "other"
+    kind = config.get("kind", "train" if "train" in config else "other")
+    return kind if isinstance(kind, str) and kind in KINDS else "other"
+
+
+def check_run_dir(run_dir: Path, resume: bool, overwrite: bool, kind: str = "train", resumable: bool = True) -> None:
+    """Refuse, without writing, to mix two runs in one folder, to resume nothing, to resume or replace a run of
+    another kind (or a folder whose config.json is no ptt run's), or an unwritable folder. `resumable`: whether the
+    job offers --resume at all (the fix a refusal suggests)."""
+    found = run_kind(run_dir)
+    if resume and found is None:
         raise PttError(f"--resume: {run_dir} holds no run to resume; drop --resume or point --output-dir at a run")
-    if holds_run and not (resume or overwrite):
-        raise PttError(f"--output-dir {run_dir}: already holds a run; pass --resume to continue it, "
-                       "--overwrite to replace it, or another --output-dir")
+    if found not in (None, kind):
+        held = KINDS.get(found, "a config.json that is not a ptt run's")
+        raise PttError(f"--output-dir {run_dir}: holds {held}, not {KINDS[kind]}; neither --resume nor --overwrite "
+                       "applies to it; choose another --output-dir")
+    if found and not (resume or overwrite):
+        fixes = "pass --resume to continue it, --overwrite to replace it," if resumable else \
+            "pass --overwrite to replace it,"
+        raise PttError(f"--output-dir {run_dir}: already holds {KINDS[kind]}; {fixes} or choose another --output-dir")
     existing = next(p for p in [run_dir, *run_dir.absolute().parents] if p.exists())
     if not os.access(existing, os.W_OK):
         raise PttError(f"--output-dir {run_dir}: {existing} is not writable; choose a writable folder")
 
 
-def clear_run_dir(run_dir: Path) -> None:
-    """--overwrite: remove the old run, keeping the lock this process holds."""
+def clear_run_dir(run_dir: Path, only: tuple[str, ...] | None = None) -> None:
+    """--overwrite: remove the old run (the entries named in `only`, or everything), keeping the lock this process
+    holds."""
     for child in run_dir.iterdir():
-        if child.name != LOCK_FILE:
+        if child.name != LOCK_FILE and (only is None or child.name in only):
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -73,10 +74,21 @@ def test_ds_config_that_disagrees_with_the_flags(tiny_models, tmp_path):
 def test_output_folder_holding_another_run(tiny_models, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config.json").write_text("{}")
+    (run / "config.json").write_text('{"train": {}}')
     r = invoke("train", "--backbone", tiny_models["bert"], *SMALL, "--output-dir", str(run))
     assert_clean_error(r, "--output-dir", "--resume", "--overwrite")
-    assert (run / "config.json").read_text() == "{}"  # nothing of the old run is touched
+    assert (run / "config.json").read_text() == '{"train": {}}'  # nothing of the old run is touched
+
+
+@pytest.mark.parametrize("flag", ["--overwrite", "--resume"])
+def test_output_folder_that_is_a_model_is_never_replaced(tiny_models, tmp_path, flag):
+    """A model folder (its config.json is no run's) given as --output-dir: refused even with --overwrite."""
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models["bert"], model)
+    held = {p.name: p.read_bytes() for p in model.iterdir()}
+    r = invoke("train", "--backbone", tiny_models["bert"], *SMALL, "--output-dir", str(model), flag)
+    assert_clean_error(r, f"--output-dir {model}", "not a ptt run's", "choose another --output-dir")
+    assert {p.name: p.read_bytes() for p in model.iterdir()} == held
 
 
 @pytest.mark.parametrize("args,needles", [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -92,6 +93,21 @@ def test_task_objective_beats_a_random_prompt_and_round_trips_through_eval(tiny_
     random_acc = json.loads((random_run / "metrics.jsonl").read_text().splitlines()[0])["accuracy"]  # step 0
     assert projected_acc > random_acc
 
+    # config.json names the kind of run and what the fit read; no other kind of job resumes or replaces the folder
+    assert run["kind"] == "projector" and run["project_fit"]["objective"] == "task"
+    assert run["sources"][0]["path"] == str(Path(src_prompts["sst2"]).resolve()) and run["sources"][0]["sha256"]
+    weights = (out / "projector.safetensors").read_bytes()
+    for flag in ("--resume", "--overwrite"):
+        r = CliRunner().invoke(main, ["train", "--output-dir", str(out), flag])
+        assert_clean_error(r, f"--output-dir {out}", "holds a projector fit", "not a prompt training run")
+    assert (out / "projector.safetensors").read_bytes() == weights and (out / "config.json").is_file()
+    held = sorted(p.name for p in random_run.iterdir())
+    r = CliRunner().invoke(main, ["transfer", "project", "fit", "--source-backbone", tiny_models["bert_mlm"],
+                                  "--target-backbone", tiny_models["t5"], "--objective", "task", "--source-prompts",
+                                  src_prompts["sst2"], "--output-dir", str(random_run), "--overwrite"])
+    assert_clean_error(r, f"--output-dir {random_run}", "holds a prompt training run", "not a projector fit")
+    assert sorted(p.name for p in random_run.iterdir()) == held
+
 
 def test_task_objective_cycles_the_tasks_step_by_step(tiny_models, src_prompts, tmp_path):
     """Step i trains on task i mod T and every evaluation scores every task (read back from TensorBoard)."""
@@ -109,6 +125,31 @@ def test_task_objective_cycles_the_tasks_step_by_step(tiny_models, src_prompts, 
     assert steps("train/loss/sst2") == [1, 3] and steps("train/loss/mr") == [2, 4]
     assert steps("eval/sst2/accuracy") == steps("eval/mr/accuracy") == [2, 4]
     assert steps("train/loss") == [4]  # the recipe's own log, every --log-every
+
+
+def test_task_objective_overwrite_replaces_only_what_a_fit_writes(tiny_models, src_prompts, tmp_path):
+    out = tmp_path / "proj"
+    fit = ["transfer", "project", "fit", "--source-backbone", tiny_models["bert_mlm"], "--target-backbone",
+           tiny_models["t5"], "--objective", "task", "--source-prompts", src_prompts["sst2"], "--projector-hidden", "8",
+           "--max-steps", "2", "--eval-every", "2", "--batch-size", "4", "--max-train-examples", "8",
+           "--max-eval-examples", "8", "--max-length", "24", "--precision", "fp32", "--output-dir", str(out)]
+    r = CliRunner().invoke(main, fit)
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["transfer", "project", "apply", "--projector", str(out), "--prompt",
+                                  src_prompts["mr"], "--output-dir", str(out / "mr-projected")])
+    assert r.exit_code == 0, r.output
+    (out / "notes.txt").write_text("kept")
+    for name in ("projector.json", "projector.safetensors"):  # what a fit killed before its end leaves
+        (out / name).unlink()
+    r = CliRunner().invoke(main, fit)
+    assert_clean_error(r, f"--output-dir {out}", "already holds a projector fit", "--overwrite")
+    assert "--resume" not in r.output  # project fit has no --resume to offer
+    r = CliRunner().invoke(main, [*fit, "--overwrite"])
+    assert r.exit_code == 0, r.output
+    assert (out / "notes.txt").read_text() == "kept" and load_prompt(out / "mr-projected")[0].shape == (4, 32)
+    assert len(list((out / "tb").iterdir())) == 1  # the old fit's event file went with it
+    assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [2]
+    assert (out / "projector.json").is_file() and not (out / ".ptt.lock").exists()
 
 
 def test_distance_objective_through_the_cli(tiny_models, src_prompts, tmp_path):
@@ -150,9 +191,23 @@ def test_projector_bad_input(tiny_models, src_prompts, tmp_path):
              "--max-steps", "3"]
     assert_clean_error(inv(*again), "--output-dir", "already holds a projector", "--overwrite")
     assert (tmp_path / "p" / "projector.safetensors").read_bytes() == written
+    (tmp_path / "p" / "notes.txt").write_text("kept")
     r = inv(*again, "--overwrite")
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "p" / "projector.json").read_text())["steps"] == 3
+    assert (tmp_path / "p" / "notes.txt").read_text() == "kept" and len(list((tmp_path / "p" / "tb").iterdir())) == 1
+    run = json.loads((tmp_path / "p" / "config.json").read_text())
+    assert run["kind"] == "projector" and run["project_fit"]["max_steps"] == 3 and run["seed"] == 42
+    assert [s["task"] for s in run["sources"]] == [t["task"] for t in run["targets"]] == ["sst2"]
+    # a training flag given to the distance objective is refused, not ignored, and nothing is written
+    r = inv(*base[:-1], str(tmp_path / "w"), "--objective", "distance", "--source-prompts", src_prompts["sst2"],
+            "--target-prompts", targets, "--warmup-steps", "10")
+    assert_clean_error(r, "--warmup-steps 10", "distance objective does not read it", "--objective task")
+    assert not (tmp_path / "w").exists()
+    # --tasks picks the pairs to fit; a task without a pair is named
+    r = inv(*base[:-1], str(tmp_path / "w"), "--objective", "distance", "--source-prompts", src_prompts["sst2"],
+            src_prompts["mr"], "--target-prompts", targets, "--tasks", "sst2,mr")
+    assert_clean_error(r, "--tasks", "no prompt pair for mr")
     # one --train-file for several tasks would be read as each task's data
     r = inv(*base[:-1], str(tmp_path / "two"), "--objective", "task", "--source-prompts", src_prompts["sst2"],
             src_prompts["mr"], "--train-file", SKEWED, "--text-field", "text")

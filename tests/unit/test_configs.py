@@ -91,18 +91,50 @@ def test_configs_are_never_changed_after_construction():
 @pytest.mark.parametrize("objective,lr,written,steps", [("distance", 1e-3, "1e-3", 1000), ("task", 5e-3, "5e-3", 150)])
 def test_projector_defaults_follow_the_objective(objective, lr, written, steps):
     """The documented defaults (--lr, --max-steps help), written out rather than read back from the table."""
+    own = {"target_prompts": ("q",)} if objective == "distance" else {}
     cfg = ProjectFitConfig(source_backbone="a", target_backbone="b", objective=objective, source_prompts=("p",),
-                           target_prompts=("q",), output_dir="o")
+                           output_dir="o", **own)
     assert (cfg.lr, cfg.max_steps) == (None, None)  # not given: the fields say so, the objective decides
     assert (cfg.rate, cfg.steps) == (lr, steps)
     assert f"{objective} {written}" in field_docs(ProjectFitConfig)["lr"]
     assert f"{objective} {steps}" in field_docs(ProjectFitConfig)["max_steps"]
+    own = {"target_prompts": ("q",)} if objective == "distance" else {"eval_every": 7}
     given = ProjectFitConfig(source_backbone="a", target_backbone="b", objective=objective, source_prompts=("p",),
-                             target_prompts=("q",), output_dir="o", lr=0.2, max_steps=7, eval_every=7)
+                             output_dir="o", lr=0.2, max_steps=7, **own)
     assert (given.rate, given.steps) == (0.2, 7)
     if objective == "task":
         run = given.task_config(task="mr")
         assert (run.backbone, run.lr, run.max_steps, run.task, run.output_dir) == ("b", 0.2, 7, "mr", "o")
+
+
+@pytest.mark.parametrize("objective,given,named", [
+    ("distance", {"warmup_steps": 10}, "--warmup-steps 10"),
+    ("distance", {"on_nonfinite": "skip"}, "--on-nonfinite skip"),
+    ("distance", {"train_file": "train.csv"}, "--train-file train.csv"),
+    ("distance", {"batch_size": 8}, "--batch-size 8"),
+    ("distance", {"precision": "bf16"}, "--precision bf16"),
+    ("distance", {"eval_every": 5}, "--eval-every 5"),
+    ("distance", {"target_length": 8}, "--target-length 8"),
+    ("task", {"target_prompts": ("q", "r")}, "--target-prompts q r"),
+    ("task", {"distance": "cosine"}, "--distance cosine"),
+])
+def test_project_fit_refuses_a_flag_its_objective_ignores(objective, given, named):
+    other = "task" if objective == "distance" else "distance"
+    with pytest.raises(PttError, match=f"^{named}: the {objective} objective does not read it .*--objective {other}$"):
+        ProjectFitConfig(source_backbone="a", target_backbone="b", objective=objective, source_prompts=("p",),
+                         output_dir="o", **given)
+
+
+def test_project_fit_objectives_read_what_they_are_given():
+    """What each objective reads is accepted: the distance fit's seed, steps, rate and task list; every training and
+    data flag of the task objective."""
+    ProjectFitConfig(source_backbone="a", target_backbone="b", objective="distance", source_prompts=("p",),
+                     target_prompts=("q",), output_dir="o", seed=3, lr=0.1, max_steps=5, tasks="sst2", mode="flat",
+                     distance="cosine", projector_hidden=8, overwrite=True)
+    cfg = ProjectFitConfig(source_backbone="a", target_backbone="b", objective="task", source_prompts=("p",),
+                           output_dir="o", warmup_steps=2, on_nonfinite="skip", train_file="t.csv", batch_size=8,
+                           target_length=6, max_steps=10, eval_every=5, seed=3)
+    assert cfg.unread() == {"target_prompts", "distance"}
 
 
 def test_projector_task_objective_refuses_an_evaluation_past_its_steps():

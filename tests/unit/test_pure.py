@@ -1,4 +1,4 @@
-"""Pure functions: metrics, data order, prompt math, batch arithmetic."""
+"""Pure functions: metrics, data order, prompt math, batch arithmetic; what a run folder's config.json says it holds."""
 
 import pytest
 import torch
@@ -8,6 +8,7 @@ from ptt.errors import PttError
 from ptt.core.metrics import accuracy, compute, f1
 from ptt.core.order import GROUP_WINDOW, by_length, epoch_permutation, eval_shard, global_batch, rank_micro_batches
 from ptt.core.prompt import frequent_token_ids, labels_init, prepend, uniform_init, vocab_init
+from ptt.runtime.rundir import check_run_dir, run_kind
 
 
 def test_accuracy_and_f1_hand_checked():
@@ -145,3 +146,26 @@ def test_grouped_batches_on_a_small_data_set_never_repeat_an_example_in_a_batch(
         for i in b:
             counts[i] += 1
     assert set(counts) == {2 * GROUP_WINDOW * bs // n}
+
+
+@pytest.mark.parametrize("written,kind", [
+    (None, None),  # no config.json: no run
+    ('{"train": {"task": "sst2"}}', "train"),  # written by ptt train before kinds were recorded
+    ('{"kind": "train", "train": {}}', "train"),
+    ('{"kind": "projector", "project_fit": {}}', "projector"),
+    ('{"model_type": "bert", "hidden_size": 32}', "other"),  # a model folder's config.json
+    ('{"kind": ["projector"]}', "other"),
+    ("[1, 2]", "other"),
+])
+def test_run_kind_reads_what_config_json_says(tmp_path, written, kind):
+    if written is not None:
+        (tmp_path / "config.json").write_text(written)
+    assert run_kind(tmp_path) == kind
+    if kind in ("projector", "other"):  # another kind: neither resumed nor replaced by ptt train
+        for resume, overwrite in ((True, False), (False, True)):
+            with pytest.raises(PttError, match="neither --resume nor --overwrite applies to it"):
+                check_run_dir(tmp_path, resume, overwrite)
+    elif kind == "train":
+        check_run_dir(tmp_path, True, False)  # its own kind resumes
+        with pytest.raises(PttError, match="not a projector fit"):
+            check_run_dir(tmp_path, False, True, kind="projector", resumable=False)
