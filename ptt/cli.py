@@ -186,12 +186,13 @@ def project_fit(local_rank, **kwargs):
 @project.command("apply")
 @click.option("--projector", "projector_dir", required=True, help="A folder written by `project fit`.")
 @click.option("--prompt", "prompt", required=True, help="A prompt artifact of the projector's source backbone.")
-@click.option("--output-dir", required=True, help="Where the target-backbone prompt artifact goes.")
-def project_apply(projector_dir, prompt, output_dir):
+@click.option("--output-dir", required=True, help="A folder of its own for the target-backbone prompt artifact.")
+@click.option("--overwrite", is_flag=True, help="Replace what an occupied --output-dir holds (never a run folder).")
+def project_apply(projector_dir, prompt, output_dir, overwrite):
     """Map a prompt into the target backbone: usable by ptt eval, transfer eval, train --init-from."""
     from ptt.commands import project as command
 
-    click.echo(json.dumps(command.apply(projector_dir, prompt, output_dir)))
+    click.echo(json.dumps(command.apply(projector_dir, prompt, output_dir, overwrite)))
 
 
 @transfer.command("recycle", cls=PttCommand)

@@ -18,7 +18,7 @@ from ptt.config.groups import check_files_fit
 from ptt.errors import PttError
 from ptt.families import detect_family
 from ptt.families.loading import hidden_size, load_config, local_path
-from ptt.runtime.artifacts import artifact_paths, atomic_write_json, prompt_meta, save_prompt
+from ptt.runtime.artifacts import artifact_paths, atomic_write_json, check_output_dir, prompt_meta, save_prompt
 from ptt.runtime.lock import RunLock
 from ptt.runtime.rundir import check_run_dir, clear_run_dir, versions
 from ptt.runtime.tb import TBWriter
@@ -139,8 +139,14 @@ def fit_by_task(cfg: ProjectFitConfig) -> dict[str, Any]:
 
 
 def fit_facts(cfg: ProjectFitConfig, sources: list[dict]) -> dict[str, Any]:
-    """What config.json records of the fit itself: its config as given and the source prompts it read."""
-    return {"project_fit": {**cfg.to_dict(), "overwrite": False}, "sources": sources}
+    """What config.json records of the fit itself: the fields its objective reads (paths made absolute, --lr and
+    --max-steps resolved) and the source prompts it read."""
+    read = cfg.read_fields()
+    paths = {name: [str(Path(v).resolve()) for chunk in read[name] for v in chunk.split()]
+             for name in ("source_prompts", "target_prompts") if name in read}
+    backbones = {name: local_path(read[name]) or read[name] for name in ("source_backbone", "target_backbone")}
+    return {"project_fit": {**read, **paths, **backbones, "output_dir": str(Path(cfg.output_dir).resolve()),
+                            "overwrite": False}, "sources": sources}
 
 
 def backbones(cfg: ProjectFitConfig) -> dict[str, Any]:
@@ -148,8 +154,11 @@ def backbones(cfg: ProjectFitConfig) -> dict[str, Any]:
             "target_backbone_path": local_path(cfg.target_backbone)}
 
 
-def apply(projector_dir: str | Path, prompt_path: str, output_dir: str | Path) -> dict[str, Any]:
-    """Project a source-backbone prompt into the target backbone; writes a regular prompt artifact."""
+def apply(projector_dir: str | Path, prompt_path: str, output_dir: str | Path, overwrite: bool = False
+          ) -> dict[str, Any]:
+    """Project a source-backbone prompt into the target backbone; writes a regular prompt artifact into a folder of
+    its own (an occupied one only with `overwrite`, a run or model folder never)."""
+    check_output_dir(output_dir, overwrite)
     projector, pmeta = load_projector(projector_dir)
     source = read_artifact(prompt_path, "--prompt", mixtures=False)
     shape = projector.shape

@@ -82,7 +82,8 @@ class BackboneArgs(Args):
     """The frozen backbone a job loads."""
 
     backbone: str = "minilm"
-    """HF hub name, local model folder, or `minilm` (the bundled all-MiniLM-L6-v2)."""
+    """HF hub name, local model folder, a .gguf file, or a bundled real model: `minilm` (all-MiniLM-L6-v2) or
+    `smollm2` (SmolLM2-135M-Instruct, GGUF)."""
     family: str | None = None
     """seq2seq | masked_lm | causal_lm | encoder (default: detected from the model config)."""
 
@@ -233,7 +234,7 @@ class OptimArgs(Args):
     max_steps: int = 150
     """Optimizer steps."""
     eval_every: int = 50
-    """Evaluate (and save last/, best/) every this many steps."""
+    """Evaluate every this many steps (a prompt run saves last/ and best/ then)."""
     batch_size: int = 16
     """Global batch size (micro batch x gradient accumulation x ranks)."""
     micro_batch_size: int | None = None

@@ -233,7 +233,8 @@ class ProjectFitJob(Args):
     target_prompts: tuple[str, ...] = ()
     """distance: target-backbone prompts of the same tasks."""
     tasks: str | None = None
-    """task: comma-separated tasks (default: the source prompts' tasks)."""
+    """Comma-separated tasks (default: task: the source prompts' tasks; distance: every task with a prompt on both
+    backbones)."""
     mode: str = "token"
     """token (each prompt vector on its own) or flat (the whole prompt; lengths may differ)."""
     projector_hidden: int = 768
@@ -280,14 +281,22 @@ class ProjectFitConfig(ProjectFitJob, OptimArgs, EncodeArgs, SeedArgs, ScoringAr
     """`ptt transfer project fit`: a projector between two backbones' prompt spaces."""
 
     def check(self):
-        """A flag the objective does not read is refused, not silently ignored."""
+        """Flags the objective does not read are refused (all of them named at once), not silently ignored."""
         unread, other = self.unread(), "task" if self.objective == "distance" else "distance"
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in unread and value != f.default:
-                shown = " ".join(value) if isinstance(value, tuple) else value
-                raise PttError(f"{f.metadata.get('flag', flag(f.name))} {shown}: the {self.objective} objective "
-                               f"does not read it ({UNREAD_WHY[self.objective]}); drop it, or use --objective {other}")
+        given = [f"{f.metadata.get('flag', flag(f.name))} {' '.join(v) if isinstance(v, tuple) else v}"
+                 for f in fields(self) if f.name in unread and (v := getattr(self, f.name)) != f.default]
+        if given:
+            it = "it" if len(given) == 1 else "them"
+            raise PttError(f"{', '.join(given)}: the {self.objective} objective does not read {it} "
+                           f"({UNREAD_WHY[self.objective]}); drop {it}, or use --objective {other}")
+        if len(set(self.task_list() or [])) != len(self.task_list() or []):
+            raise PttError(f"--tasks {self.tasks}: a task named twice; name each task once")
+
+    def read_fields(self) -> dict:
+        """The fields this job's objective reads, with --lr and --max-steps resolved (what config.json records)."""
+        unread = self.unread()
+        return {**{f.name: getattr(self, f.name) for f in fields(self) if f.name not in unread},
+                "lr": self.rate, "max_steps": self.steps}
 
     def unread(self) -> set[str]:
         """The fields this job's objective ignores."""

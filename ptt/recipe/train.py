@@ -27,11 +27,16 @@ from ptt.runtime import dist
 from ptt.runtime.artifacts import atomic_write_json, prompt_meta, save_prompt
 from ptt.runtime.faults import maybe_fail
 from ptt.runtime.lock import RunLock
-from ptt.runtime.resume import load_state, newest_step, resume_changes, save_state
-from ptt.runtime.rundir import append_metrics, check_run_dir, clear_run_dir, truncate_metrics, versions
+from ptt.runtime.resume import CHECKPOINTS, load_state, newest_step, resume_changes, save_state
+from ptt.runtime.rundir import METRICS, append_metrics, check_run_dir, clear_run_dir, truncate_metrics, versions
 from ptt.runtime.tb import TBWriter
 from ptt.training import Trainer, build_trainer, plan_trainer
 from ptt.transfer.sources.mixture import save_mixture
+
+
+RUN_FILES = ("config.json", "ds_config.json", "baseline.json", METRICS, "summary.json", "selection.json", "best",
+             "last", AVERAGE_DIR, CHECKPOINTS, "tb")
+"""What a training run writes into its folder, and all that --overwrite removes."""
 
 
 def run(cfg: TrainConfig) -> dict[str, Any]:
@@ -98,8 +103,8 @@ class TrainRecipe:
         write_run_files(self.trainer, self.run_dir, self.state, changes, {"kind": self.kind, **self.run_facts()})
 
     def clear(self) -> None:
-        """--overwrite (rank 0): the old run goes, all of it."""
-        clear_run_dir(self.run_dir)
+        """--overwrite (rank 0): the old run's files go; anything else in the folder stays."""
+        clear_run_dir(self.run_dir, only=RUN_FILES)
 
     def run_facts(self) -> dict[str, Any]:
         """What config.json records besides the training run itself."""
@@ -206,10 +211,10 @@ class TrainRecipe:
 
 
 def normalized(cfg: TrainConfig) -> TrainConfig:
-    """--init-from PATH made absolute, so that the run folder resumes from anywhere."""
+    """--init-from PATH and a local --backbone made absolute, so that the run folder resumes from anywhere."""
     if cfg.init_from and not library_start(cfg.init_from) and Path(cfg.init_from).exists():
-        return replace(cfg, init_from=str(Path(cfg.init_from).resolve()))
-    return cfg
+        cfg = replace(cfg, init_from=str(Path(cfg.init_from).resolve()))
+    return replace(cfg, backbone=local_path(cfg.backbone) or cfg.backbone)
 
 
 def write_selection(start: Start, run_dir: Path) -> None:
@@ -237,7 +242,7 @@ def resume_config(given: dict[str, Any]) -> TrainConfig:
 
 def resumed_config(cfg: TrainConfig, run_dir: Path) -> tuple[TrainConfig, dict]:
     """The config a resumed run continues with, and the allowed changes to record (refused ones raise)."""
-    saved = TrainConfig.from_run_dir(run_dir)
+    saved = normalized(TrainConfig.from_run_dir(run_dir))  # a run recorded before paths were made absolute
     if library_start(cfg.init_from) and cfg.library == saved.library:  # the source was chosen when the run started
         cfg = replace(cfg, init_from=saved.init_from)
     new = {**cfg.to_dict(), "output_dir": saved.output_dir}

@@ -47,8 +47,9 @@ def check_run_dir(run_dir: Path, resume: bool, overwrite: bool, kind: str = "tra
         raise PttError(f"--resume: {run_dir} holds no run to resume; drop --resume or point --output-dir at a run")
     if found not in (None, kind):
         held = KINDS.get(found, "a config.json that is not a ptt run's")
-        raise PttError(f"--output-dir {run_dir}: holds {held}, not {KINDS[kind]}; neither --resume nor --overwrite "
-                       "applies to it; choose another --output-dir")
+        flags = "neither --resume nor --overwrite applies" if resumable else "--overwrite does not apply"
+        raise PttError(f"--output-dir {run_dir}: holds {held}, not {KINDS[kind]}; {flags} to it; choose another "
+                       "--output-dir")
     if found and not (resume or overwrite):
         fixes = "pass --resume to continue it, --overwrite to replace it," if resumable else \
             "pass --overwrite to replace it,"

@@ -95,6 +95,7 @@ def test_task_objective_beats_a_random_prompt_and_round_trips_through_eval(tiny_
 
     # config.json names the kind of run and what the fit read; no other kind of job resumes or replaces the folder
     assert run["kind"] == "projector" and run["project_fit"]["objective"] == "task"
+    assert run["project_fit"]["lr"] == 0.01 and "target_prompts" not in run["project_fit"]
     assert run["sources"][0]["path"] == str(Path(src_prompts["sst2"]).resolve()) and run["sources"][0]["sha256"]
     weights = (out / "projector.safetensors").read_bytes()
     for flag in ("--resume", "--overwrite"):
@@ -198,6 +199,8 @@ def test_projector_bad_input(tiny_models, src_prompts, tmp_path):
     assert (tmp_path / "p" / "notes.txt").read_text() == "kept" and len(list((tmp_path / "p" / "tb").iterdir())) == 1
     run = json.loads((tmp_path / "p" / "config.json").read_text())
     assert run["kind"] == "projector" and run["project_fit"]["max_steps"] == 3 and run["seed"] == 42
+    assert run["project_fit"]["lr"] == 1e-3 and "batch_size" not in run["project_fit"]  # resolved; only what it reads
+    assert run["project_fit"]["source_prompts"] == [str(Path(src_prompts["sst2"]).resolve())]
     assert [s["task"] for s in run["sources"]] == [t["task"] for t in run["targets"]] == ["sst2"]
     # a training flag given to the distance objective is refused, not ignored, and nothing is written
     r = inv(*base[:-1], str(tmp_path / "w"), "--objective", "distance", "--source-prompts", src_prompts["sst2"],
@@ -216,6 +219,17 @@ def test_projector_bad_input(tiny_models, src_prompts, tmp_path):
     r = inv("transfer", "project", "apply", "--projector", str(tmp_path / "p"), "--prompt", t5_prompt,
             "--output-dir", str(tmp_path / "out"))
     assert_clean_error(r, "--prompt", "projector maps [4, 48]")
+    # apply writes a folder of its own: an occupied one only with --overwrite, a run folder never
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("x")
+    apply = ["transfer", "project", "apply", "--projector", str(tmp_path / "p"), "--prompt", src_prompts["sst2"]]
+    assert_clean_error(inv(*apply, "--output-dir", str(tmp_path / "busy")), "--output-dir", "not empty", "--overwrite")
+    assert not (tmp_path / "busy" / "prompt.json").exists()
+    assert inv(*apply, "--output-dir", str(tmp_path / "busy"), "--overwrite").exit_code == 0
+    assert load_prompt(tmp_path / "busy")[0].shape == (4, 32)
+    for occupied in (tmp_path / "p", tiny_models["t5"]):  # a projector fit, a model: each holds a config.json
+        assert_clean_error(inv(*apply, "--output-dir", str(occupied), "--overwrite"), "--output-dir", "a run folder")
+    assert not (tmp_path / "p" / "prompt.json").exists()
     r = inv("transfer", "project", "apply", "--projector", str(tmp_path / "nothing"), "--prompt",
             src_prompts["sst2"], "--output-dir", str(tmp_path / "out"))
     assert_clean_error(r, "--projector")

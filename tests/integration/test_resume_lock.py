@@ -4,6 +4,7 @@ live run per folder (a live holder refuses a second process, a SIGKILLed one doe
 from __future__ import annotations
 
 import hashlib
+import shutil
 import json
 import subprocess
 import sys
@@ -104,3 +105,36 @@ def test_a_live_run_blocks_a_second_process_and_a_killed_one_does_not(short_run)
     r = run_ptt("train", "--output-dir", str(run_dir), "--resume", "--max-steps", "3")
     assert r.returncode == 0, r.stderr
     assert load_prompt(run_dir / "last")[1]["step"] == 3
+
+
+def test_overwrite_replaces_the_run_and_keeps_other_files(short_run):
+    run_dir = short_run.run_dir()
+    (run_dir / "notes.txt").write_text("kept")
+    train(tiny_cfg(short_run.backbone, run_dir, max_steps=1, eval_every=1, ds_config="zero2_bf16", overwrite=True))
+    assert (run_dir / "notes.txt").read_text() == "kept"
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("step*")) == ["step1"]  # the old run's step2 went
+    assert json.loads((run_dir / "summary.json").read_text())["steps"] == 1
+
+
+def test_a_run_started_with_a_relative_backbone_resumes_from_anywhere(tiny_models, tmp_path):
+    """The backbone is recorded as an absolute path; a folder recorded before that still resumes from the working
+    directory it was started in."""
+    work = tmp_path / "work"
+    (work / "models").mkdir(parents=True)
+    shutil.copytree(tiny_models["t5"], work / "models" / "t5")
+    flags = ["--task", "sst2", "--prompt-length", "4", "--max-length", "24", "--batch-size", "4", "--max-eval-examples",
+             "8", "--max-train-examples", "16", "--precision", "fp32", "--ds-config", "zero2_bf16"]
+    r = subprocess.run(["ptt", "train", "--backbone", "models/t5", *flags, "--max-steps", "2", "--eval-every", "2",
+                        "--output-dir", "run"], cwd=work, capture_output=True, text=True, env=clean_env())
+    assert r.returncode == 0, r.stderr[-2000:]
+    config = json.loads((work / "run" / "config.json").read_text())
+    assert config["train"]["backbone"] == str(work / "models" / "t5")
+    r = subprocess.run(["ptt", "train", "--output-dir", str(work / "run"), "--resume", "--max-steps", "3"],
+                       cwd=tmp_path, capture_output=True, text=True, env=clean_env())
+    assert r.returncode == 0, r.stderr[-2000:]
+    config["train"]["backbone"] = "models/t5"  # as recorded before: relative to where the run started
+    (work / "run" / "config.json").write_text(json.dumps(config))
+    r = subprocess.run(["ptt", "train", "--output-dir", "run", "--resume", "--max-steps", "4"], cwd=work,
+                       capture_output=True, text=True, env=clean_env())
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((work / "run" / "summary.json").read_text())["steps"] == 4

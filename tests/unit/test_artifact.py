@@ -93,3 +93,15 @@ def test_gather_names_the_field_that_differs(tmp_path):
     assert [x.task for x in gather([a, fake_prompt(tmp_path / "d", "some/model", "mr")])] == ["sst2", "mr"]
     raises_ptt(gather, [a, b], needles=("length 6 differs", "score prompts of one length together"))
     raises_ptt(gather, [a, c], needles=("trained on other/model (hidden 32)", "projector"))
+
+
+def test_written_files_follow_the_umask_not_mkstemps_0600(tmp_path):
+    """A run's files are as readable as the user's other files (a shared cluster reads results too)."""
+    from ptt.runtime.artifacts import atomic_write_json, umask
+
+    save_prompt(tmp_path / "p", torch.zeros(2, 3), meta())
+    atomic_write_json(tmp_path / "r.json", {"a": 1})
+    wanted = 0o666 & ~umask()
+    assert wanted & 0o044  # the suite's umask lets others read; 0600 would fail every line below
+    for path in (tmp_path / "p" / "prompt.json", tmp_path / "p" / "prompt.safetensors", tmp_path / "r.json"):
+        assert path.stat().st_mode & 0o777 == wanted, path

@@ -125,6 +125,16 @@ def test_project_fit_refuses_a_flag_its_objective_ignores(objective, given, name
                          output_dir="o", **given)
 
 
+def test_project_fit_names_every_ignored_flag_at_once_and_a_repeated_task():
+    with pytest.raises(PttError, match="^--train-file x.csv, --batch-size 4, --warmup-steps 2: the distance objective "
+                                       "does not read them .*drop them, or use --objective task$"):
+        ProjectFitConfig(source_backbone="a", target_backbone="b", objective="distance", source_prompts=("p",),
+                         output_dir="o", warmup_steps=2, batch_size=4, train_file="x.csv")
+    with pytest.raises(PttError, match="--tasks sst2,sst2: a task named twice"):
+        ProjectFitConfig(source_backbone="a", target_backbone="b", objective="distance", source_prompts=("p",),
+                         output_dir="o", tasks="sst2,sst2")
+
+
 def test_project_fit_objectives_read_what_they_are_given():
     """What each objective reads is accepted: the distance fit's seed, steps, rate and task list; every training and
     data flag of the task objective."""
@@ -135,6 +145,8 @@ def test_project_fit_objectives_read_what_they_are_given():
                            output_dir="o", warmup_steps=2, on_nonfinite="skip", train_file="t.csv", batch_size=8,
                            target_length=6, max_steps=10, eval_every=5, seed=3)
     assert cfg.unread() == {"target_prompts", "distance"}
+    read = cfg.read_fields()  # what config.json records: the read fields, --lr and --max-steps resolved
+    assert "target_prompts" not in read and (read["warmup_steps"], read["lr"], read["max_steps"]) == (2, 5e-3, 10)
 
 
 def test_projector_task_objective_refuses_an_evaluation_past_its_steps():
