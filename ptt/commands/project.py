@@ -42,20 +42,25 @@ def fit(cfg: ProjectFitConfig) -> dict[str, Any]:
 
 
 def check_backbone(sources: list[Artifact], backbone: str, flag: str) -> int:
-    """Hidden size of `backbone`; every prompt in `sources` must have it."""
+    """Hidden size of `backbone`; every prompt in `sources` must have it (a prompt is a [L, H] tensor)."""
     hidden = hidden_size(load_config(backbone))
+    backbone_flag = flag.replace("-prompts", "-backbone")
     for s in sources:
-        s.require_fits(backbone, hidden, flag)
+        if s.hidden != hidden:
+            raise PttError(f"{flag} {s.path}: a prompt of hidden size {s.hidden} (trained on {s.meta.get('backbone')}) "
+                           f"but {backbone_flag} {backbone} has hidden size {hidden}; give prompts trained on "
+                           f"{backbone}, or name their backbone with {backbone_flag}")
     return hidden
 
 
 def by_task(sources: list[Artifact], flag: str) -> dict[str, torch.Tensor]:
-    out = {}
+    out: dict[str, Artifact] = {}
     for s in sources:
         if s.task in out:
-            raise PttError(f"{flag}: two prompts for task {s.task}; give one prompt per task")
-        out[s.task] = s.tensor.float()
-    return out
+            raise PttError(f"{flag}: two prompts for task {s.task} ({out[s.task].path} and {s.path}; a run folder "
+                           "holds two, best/ and last/); give one prompt per task")
+        out[s.task] = s
+    return {task: s.tensor.float() for task, s in out.items()}
 
 
 def source_prompts(paths: Sequence[str], backbone: str, flag: str) -> tuple[dict[str, torch.Tensor], list[dict]]:

@@ -180,7 +180,13 @@ def test_projector_bad_input(tiny_models, src_prompts, tmp_path):
     # source prompts that are not of the source backbone
     t5_prompt = fake_prompt(tmp_path / "b", tiny_models["t5"], "sst2", hidden=32, family="seq2seq")
     r = inv(*base, "--objective", "task", "--source-prompts", t5_prompt)
-    assert_clean_error(r, "--source-prompts", "hidden size 32")
+    assert_clean_error(r, f"--source-prompts {t5_prompt}", "hidden size 32", "--source-backbone", "hidden size 48")
+    # a run folder holds two prompts of its task (best/ and last/): both are named
+    run = tmp_path / "run"
+    for name in ("best", "last"):
+        fake_prompt(run / name, tiny_models["bert_mlm"], "sst2")
+    r = inv(*base, "--objective", "task", "--source-prompts", str(run))
+    assert_clean_error(r, "--source-prompts", "two prompts for task sst2", str(run / "best"), str(run / "last"))
     # a projector applied to a prompt of the wrong backbone / size
     targets = fake_prompt(tmp_path / "t", tiny_models["t5"], "sst2", hidden=32, family="seq2seq")
     r = inv(*base, "--objective", "distance", "--source-prompts", src_prompts["sst2"], "--target-prompts", targets,

@@ -12,6 +12,7 @@ import sys
 import pytest
 import torch
 
+from ptt.commands.train import config as resume_config
 from ptt.recipe.train import run as train
 from ptt.errors import PttError
 from ptt.runtime.artifacts import load_prompt
@@ -116,25 +117,19 @@ def test_overwrite_replaces_the_run_and_keeps_other_files(short_run):
     assert json.loads((run_dir / "summary.json").read_text())["steps"] == 1
 
 
-def test_a_run_started_with_a_relative_backbone_resumes_from_anywhere(tiny_models, tmp_path):
+def test_a_run_started_with_a_relative_backbone_resumes_from_anywhere(tiny_models, tmp_path, monkeypatch):
     """The backbone is recorded as an absolute path; a folder recorded before that still resumes from the working
-    directory it was started in."""
+    directory it was started in. (`ptt train --resume` builds its config with `commands.train.config`.)"""
     work = tmp_path / "work"
     (work / "models").mkdir(parents=True)
     shutil.copytree(tiny_models["t5"], work / "models" / "t5")
-    flags = ["--task", "sst2", "--prompt-length", "4", "--max-length", "24", "--batch-size", "4", "--max-eval-examples",
-             "8", "--max-train-examples", "16", "--precision", "fp32", "--ds-config", "zero2_bf16"]
-    r = subprocess.run(["ptt", "train", "--backbone", "models/t5", *flags, "--max-steps", "2", "--eval-every", "2",
-                        "--output-dir", "run"], cwd=work, capture_output=True, text=True, env=clean_env())
-    assert r.returncode == 0, r.stderr[-2000:]
+    monkeypatch.chdir(work)
+    train(tiny_cfg("models/t5", "run", max_steps=2, ds_config="zero2_bf16"))
     config = json.loads((work / "run" / "config.json").read_text())
     assert config["train"]["backbone"] == str(work / "models" / "t5")
-    r = subprocess.run(["ptt", "train", "--output-dir", str(work / "run"), "--resume", "--max-steps", "3"],
-                       cwd=tmp_path, capture_output=True, text=True, env=clean_env())
-    assert r.returncode == 0, r.stderr[-2000:]
+    monkeypatch.chdir(tmp_path)
+    assert train(resume_config({"output_dir": str(work / "run"), "max_steps": 3}, True))["steps"] == 3
     config["train"]["backbone"] = "models/t5"  # as recorded before: relative to where the run started
     (work / "run" / "config.json").write_text(json.dumps(config))
-    r = subprocess.run(["ptt", "train", "--output-dir", "run", "--resume", "--max-steps", "4"], cwd=work,
-                       capture_output=True, text=True, env=clean_env())
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert json.loads((work / "run" / "summary.json").read_text())["steps"] == 4
+    monkeypatch.chdir(work)
+    assert train(resume_config({"output_dir": "run", "max_steps": 4}, True))["steps"] == 4
