@@ -44,12 +44,10 @@ def fit(cfg: ProjectFitConfig) -> dict[str, Any]:
 def check_backbone(sources: list[Artifact], backbone: str, flag: str) -> int:
     """Hidden size of `backbone`; every prompt in `sources` must have it (a prompt is a [L, H] tensor)."""
     hidden = hidden_size(load_config(backbone))
-    backbone_flag = flag.replace("-prompts", "-backbone")
+    backbone_flag = flag.replace("-prompts", "-backbone")  # projecting first is no fix inside project fit
     for s in sources:
-        if s.hidden != hidden:
-            raise PttError(f"{flag} {s.path}: a prompt of hidden size {s.hidden} (trained on {s.meta.get('backbone')}) "
-                           f"but {backbone_flag} {backbone} has hidden size {hidden}; give prompts trained on "
-                           f"{backbone}, or name their backbone with {backbone_flag}")
+        s.require_fits(backbone, hidden, flag, fix=f"give prompts trained on {backbone}, or name their backbone with "
+                                                   f"{backbone_flag}")
     return hidden
 
 
@@ -92,7 +90,7 @@ def fit_by_distance(cfg: ProjectFitConfig) -> dict[str, Any]:
     (ls, hs), (lt, ht) = src[tasks[0]].shape, tgt[tasks[0]].shape
     torch.manual_seed(cfg.seed)
     projector = Projector(ProjectorShape(ls, hs, lt, ht, cfg.projector_hidden, cfg.mode))
-    with distance_run_dir(cfg, {**fit_facts(cfg, sources), "targets": targets}) as out:
+    with distance_run_dir(cfg, fit_facts(cfg, sources, targets)) as out:
         tb = TBWriter(out / "tb")
         try:
             final = fit_distance(projector, src, tgt, tasks, cfg.distance, cfg.steps, cfg.rate,
@@ -117,7 +115,7 @@ def distance_run_dir(cfg: ProjectFitConfig, facts: dict[str, Any]) -> Iterator[P
     lock.acquire()
     try:
         if cfg.overwrite:
-            clear_run_dir(out, only=OWN_FILES)
+            clear_run_dir(out, OWN_FILES)
         atomic_write_json(out / "config.json", {"kind": ProjectorRecipe.kind, **facts, "seed": cfg.seed,
                                                 "versions": versions()})
         yield out
@@ -143,15 +141,14 @@ def fit_by_task(cfg: ProjectFitConfig) -> dict[str, Any]:
     return run_recipe(recipe)
 
 
-def fit_facts(cfg: ProjectFitConfig, sources: list[dict]) -> dict[str, Any]:
-    """What config.json records of the fit itself: the fields its objective reads (paths made absolute, --lr and
-    --max-steps resolved) and the source prompts it read."""
-    read = cfg.read_fields()
-    paths = {name: [str(Path(v).resolve()) for chunk in read[name] for v in chunk.split()]
-             for name in ("source_prompts", "target_prompts") if name in read}
+def fit_facts(cfg: ProjectFitConfig, sources: list[dict], targets: list[dict] | None = None) -> dict[str, Any]:
+    """What config.json records of the fit itself: the fields its objective reads (--lr and --max-steps resolved;
+    the prompts as the artifacts read, by absolute path; local backbones absolute) and the prompts described."""
+    read, prompts = cfg.read_fields(), {"source_prompts": sources, "target_prompts": targets}
+    paths = {name: [p["path"] for p in prompts[name]] for name in prompts if prompts[name] is not None}
     backbones = {name: local_path(read[name]) or read[name] for name in ("source_backbone", "target_backbone")}
-    return {"project_fit": {**read, **paths, **backbones, "output_dir": str(Path(cfg.output_dir).resolve()),
-                            "overwrite": False}, "sources": sources}
+    record = {**read, **paths, **backbones, "output_dir": str(Path(cfg.output_dir).resolve()), "overwrite": False}
+    return {"project_fit": record, "sources": sources, **({"targets": targets} if targets is not None else {})}
 
 
 def backbones(cfg: ProjectFitConfig) -> dict[str, Any]:

@@ -250,8 +250,11 @@ def hidden_size(config) -> int:
     return getattr(config, "d_model", None) or config.hidden_size
 
 
-def require_hidden(tensor, meta: dict, path, backbone: str, hidden: int, flag: str) -> None:
-    """Refuse a prompt whose hidden size does not fit `backbone`, pointing to the projector."""
+PROJECT_FIRST = "map it with a projector (`ptt transfer project`) first"
+
+
+def require_hidden(tensor, meta: dict, path, backbone: str, hidden: int, flag: str, fix: str = PROJECT_FIRST) -> None:
+    """Refuse a prompt whose hidden size does not fit `backbone`; `fix` says what to do (by default: project it)."""
     if tensor.shape[1] != hidden:
         raise PttError(f"{flag} {path}: hidden size {tensor.shape[1]} (trained on {meta.get('backbone')}) does not fit "
-                       f"{backbone} (hidden size {hidden}); map it with a projector (`ptt transfer project`) first")
+                       f"{backbone} (hidden size {hidden}); {fix}")

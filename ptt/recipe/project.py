@@ -42,7 +42,7 @@ class ProjectorRecipe(TrainRecipe):
 
     def clear(self) -> None:
         """--overwrite: the previous fit's files go; anything else in the folder stays."""
-        clear_run_dir(self.run_dir, only=OWN_FILES)
+        clear_run_dir(self.run_dir, OWN_FILES)
 
     def run_facts(self) -> dict[str, Any]:
         return self.facts

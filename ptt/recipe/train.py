@@ -104,7 +104,7 @@ class TrainRecipe:
 
     def clear(self) -> None:
         """--overwrite (rank 0): the old run's files go; anything else in the folder stays."""
-        clear_run_dir(self.run_dir, only=RUN_FILES)
+        clear_run_dir(self.run_dir, RUN_FILES)
 
     def run_facts(self) -> dict[str, Any]:
         """What config.json records besides the training run itself."""

@@ -54,7 +54,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.chmod(tmp, 0o666 & ~umask())  # mkstemp's 0600 would hide results from the rest of a shared cluster
+        os.fchmod(fd, 0o666 & ~umask())  # mkstemp's 0600 would hide results from the rest of a shared cluster
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

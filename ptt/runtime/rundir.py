@@ -59,11 +59,11 @@ def check_run_dir(run_dir: Path, resume: bool, overwrite: bool, kind: str = "tra
         raise PttError(f"--output-dir {run_dir}: {existing} is not writable; choose a writable folder")
 
 
-def clear_run_dir(run_dir: Path, only: tuple[str, ...] | None = None) -> None:
-    """--overwrite: remove the old run (the entries named in `only`, or everything), keeping the lock this process
-    holds."""
+def clear_run_dir(run_dir: Path, names: tuple[str, ...]) -> None:
+    """--overwrite: remove the old run's entries (`names`, what that kind of run writes); anything else stays, the
+    lock this process holds included."""
     for child in run_dir.iterdir():
-        if child.name != LOCK_FILE and (only is None or child.name in only):
+        if child.name in names and child.name != LOCK_FILE:
             shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
 
 

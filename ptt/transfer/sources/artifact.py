@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from ptt.errors import PttError
-from ptt.families.loading import require_hidden
+from ptt.families.loading import PROJECT_FIRST, require_hidden
 from ptt.runtime.artifacts import backbone_id, load_prompt
 from ptt.scoring import Scorer, open_scorer
 from ptt.transfer.sources.mixture import MixturePrompt, is_mixture, load_mixture
@@ -81,10 +81,11 @@ class Artifact:
             return Mismatch("length", f"length {self.length} != {length}")
         return None
 
-    def require_fits(self, backbone: str, hidden: int, flag: str) -> None:
-        """Refuse an artifact whose hidden size does not fit `backbone` (a plain prompt can be projected first)."""
+    def require_fits(self, backbone: str, hidden: int, flag: str, fix: str = PROJECT_FIRST) -> None:
+        """Refuse an artifact whose hidden size does not fit `backbone` (a plain prompt can be projected first:
+        `fix` says so, or what else to do)."""
         if self.module is None:
-            require_hidden(self.tensor, self.meta, self.path, backbone, hidden, flag)
+            require_hidden(self.tensor, self.meta, self.path, backbone, hidden, flag, fix)
         elif self.hidden != hidden:  # a projector maps plain prompts, not mixtures
             raise PttError(f"{flag} {self.path}: a mixture of hidden size {self.hidden} but {backbone} has {hidden}; "
                            f"score it on the backbone it was trained on ({self.meta.get('backbone')})")
